@@ -1,0 +1,61 @@
+"""The `escrowgrid` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from escrowgrid import jsonlog
+from escrowgrid.config import ConfigError, load_settings
+from escrowgrid.embedded_pg import EmbeddedPostgresError
+from escrowgrid.migrations import MigrationError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="escrowgrid", description="escrowgrid ledger service")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the API (and a private PostgreSQL without DATABASE_URL)")
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("migrate", help="apply pending migrations to DATABASE_URL or the private cluster")
+    db_sub.add_parser("schema", help="print the whole schema as one SQL script (db/schema.sql)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "db" and args.db_command == "schema":
+        from escrowgrid.migrations import render_schema_sql
+
+        sys.stdout.write(render_schema_sql())
+        return 0
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"escrowgrid: configuration error: {exc}", file=sys.stderr)
+        return 2
+    jsonlog.configure(settings.log_level)
+    try:
+        if args.command == "serve":
+            from escrowgrid.serve import serve
+
+            return serve(settings)
+        if args.command == "db" and args.db_command == "migrate":
+            from escrowgrid.migrations import migrate
+            from escrowgrid.serve import database_for
+
+            with database_for(settings) as dsn:
+                applied = migrate(dsn)
+            print(f"escrowgrid: {len(applied)} migration(s) applied: {', '.join(applied) or '-'}")
+            return 0
+    except (MigrationError, EmbeddedPostgresError) as exc:
+        print(f"escrowgrid: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Connection pools for the service, sized and health-checked for a restarting server."""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+
+async def _configure(conn: AsyncConnection) -> None:
+    # Every timestamp leaves the database in UTC.
+    await conn.execute("SET TIME ZONE 'UTC'")
+    await conn.commit()
+
+
+def open_pool(conninfo: str, *, min_size: int = 2, max_size: int = 20) -> AsyncConnectionPool:
+    """A pool that checks a connection before handing it out, so a restarted server heals."""
+    return AsyncConnectionPool(
+        conninfo,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        configure=_configure,
+        check=AsyncConnectionPool.check_connection,
+        reconnect_timeout=86_400.0,  # a database outage must not permanently shrink the pool
+        timeout=5.0,
+        name="escrowgrid",
+    )
+
+
+def redact(conninfo: str) -> str:
+    """The connection string with its password hidden, for messages and logs."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        parts = conninfo_to_dict(conninfo)
+    except Exception:
+        return "<unparsable DATABASE_URL>"
+    if "password" in parts:
+        parts["password"] = "***"
+    return make_conninfo(**parts)
