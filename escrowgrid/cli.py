@@ -18,7 +18,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the API (and a private PostgreSQL without DATABASE_URL)")
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    db_sub.add_parser("migrate", help="apply pending migrations to DATABASE_URL or the private cluster")
+    db_sub.add_parser(
+        "migrate", help="apply pending migrations to DATABASE_URL or the private cluster"
+    )
     db_sub.add_parser("schema", help="print the whole schema as one SQL script (db/schema.sql)")
     return parser
 

@@ -12,6 +12,7 @@ from typing import TypeVar
 import msgspec
 
 T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
 
 
 class ConfigError(Exception):
@@ -99,8 +100,8 @@ def _int_parser(lo: int, hi: int | None = None) -> Callable[[str, str], int]:
     return parse
 
 
-def _choice(choices: type[StrEnum]) -> Callable[[str, str], StrEnum]:
-    def parse(name: str, raw: str) -> StrEnum:
+def _choice(choices: type[E]) -> Callable[[str, str], E]:
+    def parse(name: str, raw: str) -> E:
         value = raw.strip().lower()
         for member in choices:
             if member.value == value:
@@ -178,7 +179,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("ROOT_API_KEY is required when ESCROWGRID_ENV=production")
     log_level = r.get("LOG_LEVEL", _str, "info").lower()
     if log_level not in {"debug", "info", "warning", "error"}:
-        raise ConfigError(f"LOG_LEVEL={log_level!r} is not valid; accepted: debug, info, warning, error")
+        raise ConfigError(
+            f"LOG_LEVEL={log_level!r} is not valid; accepted: debug, info, warning, error"
+        )
     onchain = OnchainSettings(
         enabled=r.get("ONCHAIN_LEDGER_ENABLED", _bool, False),
         rpc_url=r.get("ONCHAIN_RPC_URL", _str, None),

@@ -35,7 +35,14 @@ def _ensure_system_user() -> str:
         pwd.getpwnam(SYSTEM_USER)
     except KeyError:
         subprocess.run(  # noqa: S603
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],  # noqa: S607
+            [  # noqa: S607 - useradd from the system PATH, as root
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SYSTEM_USER,
+            ],
             check=True,
             capture_output=True,
         )
@@ -70,13 +77,21 @@ class EmbeddedPostgres:
 
     def _run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         cmd = [str(self._bin / args[0]), *args[1:]]
-        # Drop root's group too: with gid 0 the group bits of root-owned parents would apply.
-        drop: dict[str, object] = (
-            {"user": self._user, "group": self._user, "extra_groups": []} if self._user else {}
-        )
         try:
+            if self._user is None:
+                return subprocess.run(  # noqa: S603
+                    cmd, check=True, capture_output=True, text=True, timeout=timeout
+                )
+            # Drop root's group too: with gid 0 the group bits of root-owned parents would apply.
             return subprocess.run(  # noqa: S603
-                cmd, check=True, capture_output=True, text=True, timeout=timeout, **drop  # type: ignore[call-overload]
+                cmd,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                user=self._user,
+                group=self._user,
+                extra_groups=[],
             )
         except subprocess.CalledProcessError as exc:
             detail = (exc.stderr or exc.stdout or "").strip().splitlines()
@@ -142,10 +157,10 @@ class EmbeddedPostgres:
 
     def _ensure_database(self) -> None:
         psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.admin_dsn(), "-tA", "-c"]
-        exists = self._run(*psql, f"SELECT 1 FROM pg_roles WHERE rolname = '{DB_USER}'").stdout
+        exists = self._run(*psql, f"SELECT 1 FROM pg_roles WHERE rolname = '{DB_USER}'").stdout  # noqa: S608
         if not exists.strip():
             self._run(*psql, f"CREATE ROLE {DB_USER} LOGIN")
-        exists = self._run(*psql, f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'").stdout
+        exists = self._run(*psql, f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'").stdout  # noqa: S608
         if not exists.strip():
             self._run(*psql, f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}")
 

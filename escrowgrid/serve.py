@@ -34,7 +34,7 @@ def ensure_root_key(data_dir: Path) -> tuple[str, Path, bool]:
 
 
 def _tmpfs_dir() -> Path:
-    shm = Path("/dev/shm")
+    shm = Path("/dev/shm")  # noqa: S108 - tmpfs for a throw-away cluster; the folder is mkdtemp-private
     base = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
     return Path(tempfile.mkdtemp(prefix="escrowgrid-memory-", dir=base))
 
@@ -73,7 +73,7 @@ def serve(settings: Settings) -> int:
         verb = "generated and stored in" if created else "read from"
         print(
             f"escrowgrid: root API key {verb} {key_path} (mode 0600). Use it as:\n"
-            f"  curl -H \"X-API-KEY: $(cat {key_path})\" http://localhost:{settings.port}/institutions",
+            f'  curl -H "X-API-KEY: $(cat {key_path})" http://localhost:{settings.port}/institutions',
             file=sys.stderr,
         )
     with database_for(settings) as dsn:
@@ -91,7 +91,7 @@ def serve(settings: Settings) -> int:
 
 
 def run_http(settings: Settings) -> None:
-    """Serve the app factory with Granian (measured faster than uvicorn here: docs/performance.md)."""
+    """Serve the app factory with Granian (measured against uvicorn: docs/performance.md)."""
     from granian import Granian
     from granian.constants import Interfaces, Loops
 

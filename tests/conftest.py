@@ -31,7 +31,11 @@ def database_url(cluster: PgCluster) -> Iterator[str]:
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     proc = ServerProcess(
-        {"DATABASE_URL": database_url, "ROOT_API_KEY": ROOT_KEY, "ESCROWGRID_DATA_DIR": str(tmp_path / "data")},
+        {
+            "DATABASE_URL": database_url,
+            "ROOT_API_KEY": ROOT_KEY,
+            "ESCROWGRID_DATA_DIR": str(tmp_path / "data"),
+        },
         tmp_path / "server.log",
     ).start()
     yield proc

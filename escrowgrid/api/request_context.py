@@ -6,11 +6,16 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
-
 log = logging.getLogger("escrowgrid.access")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[..., Awaitable[None]]
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
@@ -37,7 +42,7 @@ class RequestContextMiddleware:
             return
         started = time.perf_counter()
         request_id = pick_request_id(list(scope.get("headers", [])))
-        state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+        state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500
         header = (b"x-request-id", request_id.encode())

@@ -13,8 +13,8 @@ from eventsourcing.domain import Aggregate
 from escrowgrid.domain.asset import Asset
 from escrowgrid.domain.asset_template import AssetTemplate
 from escrowgrid.domain.currencies import parse_currency
-from escrowgrid.domain.errors import ErrorCollector, TenancyViolation, ValidationError
-from escrowgrid.domain.lifecycle import TransitionPlan, plan_transition
+from escrowgrid.domain.errors import ErrorCollector, TenancyViolation
+from escrowgrid.domain.lifecycle import plan_transition
 from escrowgrid.domain.metadata import validate_metadata
 from escrowgrid.domain.money import add_money, format_amount, parse_amount, subtract_money
 from escrowgrid.domain.policies import PositionPolicy, check_position_against_policy
@@ -233,14 +233,6 @@ class Position(Aggregate):
         """When the position last moved."""
         return self.modified_on
 
-    def plan_move(self, to_state: object, amount: object = None) -> TransitionPlan | None:
-        """Decide a move without changing anything (see lifecycle.plan_transition)."""
-        target = parse_position_state(to_state, "toState")
-        parsed_amount = None if amount is None else parse_amount(amount, "amount")
-        return plan_transition(
-            self.position_state, target, parsed_amount, self.amount, self.released_amount
-        )
-
     def move(
         self,
         to_state: object,
@@ -279,8 +271,6 @@ class Position(Aggregate):
         )
         if plan is None:
             return False
-        if plan.released_now > self.remaining_amount:  # pragma: no cover - guarded by the plan
-            raise ValidationError.single("amount", "would release more than the position holds")
         self.trigger_event(
             self.Moved,
             entry_id=str(uuid4()),

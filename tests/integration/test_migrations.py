@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from escrowgrid import migrations
 from escrowgrid.embedded_pg import bin_dir
@@ -40,7 +40,9 @@ def test_migrate_applies_each_file_once_and_records_it(empty_db: str) -> None:
     assert first == [m.name for m in migrations.discover()]
     assert migrations.migrate(empty_db) == []
     with psycopg.connect(empty_db) as conn:
-        rows = conn.execute("SELECT version, name, checksum FROM schema_migrations ORDER BY 1").fetchall()
+        rows = conn.execute(
+            "SELECT version, name, checksum FROM schema_migrations ORDER BY 1"
+        ).fetchall()
     assert [(v, n, c) for v, n, c in rows] == [
         (m.version, m.name, m.checksum) for m in migrations.discover()
     ]
@@ -62,7 +64,7 @@ def test_a_failing_migration_leaves_nothing_behind(empty_db: str, tmp_path: Path
     (folder / "9999_broken.sql").write_text(
         "CREATE TABLE half_done (id int);\nSELECT * FROM no_such_table;\n"
     )
-    with pytest.raises(migrations.MigrationError, match="9999_broken.sql"):
+    with pytest.raises(migrations.MigrationError, match=r"9999_broken\.sql"):
         migrations.migrate(empty_db, folder)
     with psycopg.connect(empty_db) as conn:
         assert conn.execute("SELECT to_regclass('half_done')").fetchone() == (None,)
@@ -76,9 +78,7 @@ def test_bad_file_names_are_refused(tmp_path: Path) -> None:
         migrations.discover(tmp_path)
 
 
-def test_schema_sql_is_current_and_equals_the_migrations(
-    cluster: PgCluster, empty_db: str
-) -> None:
+def test_schema_sql_is_current_and_equals_the_migrations(cluster: PgCluster, empty_db: str) -> None:
     schema_sql = (REPO / "db" / "schema.sql").read_text()
     assert schema_sql == migrations.render_schema_sql(), "run: escrowgrid db schema > db/schema.sql"
     migrated = cluster.new_database(migrated=False)

@@ -53,10 +53,18 @@ def test_every_contract_variable_is_read() -> None:
     assert s.root_api_key_allowed_ips == ("127.0.0.1", "10.0.0.0/8")
     assert s.cors_allowed_origins == ("https://a.example", "https://b.example")
     assert s.public_docs_enabled and not s.metrics_enabled
-    assert (s.rate_limit.enabled, s.rate_limit.window_ms, s.rate_limit.max_requests) == (False, 1000, 5)
+    assert (s.rate_limit.enabled, s.rate_limit.window_ms, s.rate_limit.max_requests) == (
+        False,
+        1000,
+        5,
+    )
     assert s.onchain.enabled and s.onchain.chain_id == 1337
     assert s.onchain.failure_mode is OnchainFailureMode.FAIL
-    assert (s.onchain.max_retries, s.onchain.retry_delay_ms, s.onchain.retry_batch_size) == (7, 10, 50)
+    assert (s.onchain.max_retries, s.onchain.retry_delay_ms, s.onchain.retry_batch_size) == (
+        7,
+        10,
+        50,
+    )
     assert not s.onchain.retry_worker_enabled
 
 
