@@ -1,0 +1,318 @@
+"""The one place a command becomes events: load aggregates, apply the rules, append atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate
+from psycopg_pool import AsyncConnectionPool
+
+from escrowgrid.command_context import CommandContext, Forbidden, NotFound
+from escrowgrid.domain.asset import Asset
+from escrowgrid.domain.asset_template import AssetTemplate
+from escrowgrid.domain.institution import ApiKeyRecord, Institution
+from escrowgrid.domain.policies import parse_position_policy, policy_id
+from escrowgrid.domain.policy import Policy
+from escrowgrid.domain.position import Position
+from escrowgrid.domain.vocabulary import parse_region
+from escrowgrid.event_codec import EventCodec
+from escrowgrid.eventlog.appender import Appender
+from escrowgrid.eventlog.errors import IdempotencyMismatch
+from escrowgrid.eventlog.reader import load_stream, load_streams
+from escrowgrid.eventlog.records import AppendRequest, IdempotencyRecord, StoredResponse
+
+A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
+
+API_KEY_PREFIX = "eg_"
+
+
+def hash_api_key(token: str) -> str:
+    """API keys are kept only as their SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[T]):
+    """A command's result, or the recorded answer of an earlier request with the same key."""
+
+    value: T | None
+    replayed: StoredResponse | None = None
+    position: int | None = None  # last log position written (None: nothing appended)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A new API key: the record, and the token shown only this once."""
+
+    institution: Institution
+    record: ApiKeyRecord
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision(Generic[T]):
+    """What a command decided: the aggregates with new events, whose tenant, and the result."""
+
+    tenant_id: UUID
+    aggregates: list[Aggregate]
+    result: T
+
+
+class Ledger:
+    """Command handlers. Each loads what it needs, lets the domain decide, and appends."""
+
+    def __init__(self, pool: AsyncConnectionPool, appender: Appender) -> None:
+        self._pool = pool
+        self._appender = appender
+        self._codec = EventCodec()
+
+    # -- institutions and keys -------------------------------------------------------------
+
+    async def register_institution(
+        self, ctx: CommandContext, *, name: object, regions: object, verticals: object = None
+    ) -> Outcome[Institution]:
+        if not ctx.actor.is_root:
+            raise Forbidden("Only the root key may create institutions")
+
+        async def decide() -> Decision[Institution]:
+            institution = Institution.register(name, regions, verticals)
+            return Decision(institution.id, [institution], institution)
+
+        return await self._command(ctx, "institution.register", decide)
+
+    async def issue_api_key(
+        self, ctx: CommandContext, institution_id: UUID, *, label: object, role: object
+    ) -> Outcome[IssuedKey]:
+        async def decide() -> Decision[IssuedKey]:
+            institution = await self.get(Institution, institution_id, ctx)
+            token = API_KEY_PREFIX + secrets.token_urlsafe(32)
+            record = institution.issue_api_key(
+                str(uuid4()), label=label, role=role, key_hash=hash_api_key(token)
+            )
+            return Decision(institution.id, [institution], IssuedKey(institution, record, token))
+
+        return await self._command(ctx, "api_key.issue", decide)
+
+    async def revoke_api_key(
+        self, ctx: CommandContext, institution_id: UUID, key_id: str
+    ) -> Outcome[ApiKeyRecord]:
+        async def decide() -> Decision[ApiKeyRecord]:
+            institution = await self.get(Institution, institution_id, ctx)
+            record = institution.revoke_api_key(key_id)
+            return Decision(institution.id, [institution], record)
+
+        return await self._command(ctx, "api_key.revoke", decide)
+
+    # -- policies, templates, assets ---------------------------------------------------------
+
+    async def set_policy(
+        self, ctx: CommandContext, institution_id: UUID, *, region: object, position: object
+    ) -> Outcome[Policy]:
+        async def decide() -> Decision[Policy]:
+            parsed_region = parse_region(region, "region")
+            limits = parse_position_policy(position)
+            await self.get(Institution, institution_id, ctx)
+            policy = await self._find(Policy, policy_id(institution_id, parsed_region))
+            if policy is None:
+                policy = Policy.set(institution_id, parsed_region, limits)
+            else:
+                policy.update(limits)
+            return Decision(institution_id, [policy], policy)
+
+        return await self._command(ctx, "policy.set", decide)
+
+    async def define_template(
+        self,
+        ctx: CommandContext,
+        institution_id: UUID,
+        *,
+        code: object,
+        name: object,
+        vertical: object,
+        region: object,
+        config: object = None,
+    ) -> Outcome[AssetTemplate]:
+        async def decide() -> Decision[AssetTemplate]:
+            await self.get(Institution, institution_id, ctx)
+            template = AssetTemplate.define(
+                institution_id,
+                code=code,
+                name=name,
+                vertical=vertical,
+                region=region,
+                config=config,
+            )
+            return Decision(institution_id, [template], template)
+
+        return await self._command(ctx, "asset_template.define", decide)
+
+    async def register_asset(
+        self,
+        ctx: CommandContext,
+        institution_id: UUID,
+        *,
+        template_id: UUID,
+        label: object,
+        metadata: object = None,
+    ) -> Outcome[Asset]:
+        async def decide() -> Decision[Asset]:
+            self._check_tenant(ctx, institution_id)
+            template = await self.get(AssetTemplate, template_id, ctx)
+            asset = Asset.register(institution_id, template, label, metadata)
+            return Decision(institution_id, [asset], asset)
+
+        return await self._command(ctx, "asset.register", decide)
+
+    # -- positions ---------------------------------------------------------------------------
+
+    async def open_position(
+        self,
+        ctx: CommandContext,
+        institution_id: UUID,
+        *,
+        asset_id: UUID,
+        holder_reference: object,
+        currency: object,
+        amount: object,
+        external_reference: object = None,
+    ) -> Outcome[Position]:
+        async def decide() -> Decision[Position]:
+            self._check_tenant(ctx, institution_id)
+            asset = await self.get(Asset, asset_id, ctx)
+            template, policy = await self._template_and_policy(asset)
+            position = Position.open(
+                institution_id,
+                asset=asset,
+                template=template,
+                holder_reference=holder_reference,
+                currency=currency,
+                amount=amount,
+                external_reference=external_reference,
+                policy=None if policy is None else policy.position_policy,
+            )
+            return Decision(institution_id, [position], position)
+
+        return await self._command(ctx, "position.open", decide)
+
+    async def move_position(
+        self,
+        ctx: CommandContext,
+        position_id: UUID,
+        *,
+        to_state: object,
+        reason: object = None,
+        metadata: object = None,
+        amount: object = None,
+    ) -> Outcome[Position]:
+        async def decide() -> Decision[Position]:
+            position = await self.get(Position, position_id, ctx)
+            position.move(to_state, reason=reason, metadata=metadata, amount=amount)
+            return Decision(position.institution_id, [position], position)
+
+        return await self._command(ctx, "position.move", decide)
+
+    # -- loading -----------------------------------------------------------------------------
+
+    async def get(self, kind: type[A], aggregate_id: UUID, ctx: CommandContext) -> A:
+        """Load an aggregate the actor may see; NotFound or Forbidden otherwise."""
+        found = await self._find(kind, aggregate_id)
+        if found is None:
+            raise NotFound(f"{_label(kind)} not found")
+        owner = found.id if isinstance(found, Institution) else found.institution_id  # type: ignore[attr-defined]
+        self._check_tenant(ctx, owner)
+        return found
+
+    async def _find(self, kind: type[A], aggregate_id: UUID) -> A | None:
+        async with self._pool.connection() as conn:
+            events = await load_stream(conn, aggregate_id)
+        found = self._codec.rebuild(events)
+        return found if isinstance(found, kind) else None
+
+    async def _template_and_policy(self, asset: Asset) -> tuple[AssetTemplate, Policy | None]:
+        async with self._pool.connection() as conn:
+            template_events = await load_stream(conn, asset.template_id)
+            template = self._codec.rebuild(template_events)
+            if not isinstance(template, AssetTemplate):
+                raise NotFound("Asset template not found")
+            pid = policy_id(asset.institution_id, parse_region(template.region, "region"))
+            policy_events = (await load_streams(conn, [pid]))[pid]
+        policy = self._codec.rebuild(policy_events)
+        return template, policy if isinstance(policy, Policy) else None
+
+    @staticmethod
+    def _check_tenant(ctx: CommandContext, institution_id: UUID) -> None:
+        if not ctx.actor.may_act_for(institution_id):
+            raise Forbidden("Forbidden: resource belongs to another institution")
+
+    # -- appending ---------------------------------------------------------------------------
+
+    async def _command(
+        self, ctx: CommandContext, action: str, decide: Callable[[], Awaitable[Decision[T]]]
+    ) -> Outcome[T]:
+        replay = await self._replay(ctx)
+        if replay is not None:
+            return replay
+        return await self._save(ctx, action, await decide())
+
+    async def _replay(self, ctx: CommandContext) -> Outcome[Any] | None:
+        """The recorded answer when this idempotency key was already used with this request."""
+        if ctx.idempotency is None:
+            return None
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT request_hash, status, response FROM idempotency_keys"
+                " WHERE scope = %s AND key = %s",
+                (ctx.idempotency_scope, ctx.idempotency.key),
+            )
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        if bytes(row[0]) != ctx.idempotency.request_hash:
+            raise IdempotencyMismatch(ctx.idempotency.key)
+        return Outcome(None, replayed=StoredResponse(row[1], bytes(row[2])))
+
+    async def _save(self, ctx: CommandContext, action: str, decision: Decision[T]) -> Outcome[T]:
+        events = self._codec.pending(*decision.aggregates)
+        result, tenant_id = decision.result, decision.tenant_id
+        record = None
+        if ctx.idempotency is not None:
+            if ctx.render is None:
+                raise ValueError("an idempotency key needs a render function for its answer")
+            record = IdempotencyRecord(
+                scope=ctx.idempotency_scope,
+                key=ctx.idempotency.key,
+                request_hash=ctx.idempotency.request_hash,
+                response=ctx.render(result),
+            )
+        if not events and record is None:
+            return Outcome(result)
+        meta: dict[str, object] = {
+            "action": action,
+            "actorKeyId": ctx.actor.key_id,
+            "actorRole": ctx.actor.role.value,
+            "institutionId": str(tenant_id),
+            "requestId": ctx.request_id,
+            "clientAddr": ctx.client_addr,
+        }
+        appended = await self._appender.append(
+            AppendRequest(events=events, tenant_id=tenant_id, meta=meta, idempotency=record)
+        )
+        if appended.replayed is not None:
+            return Outcome(None, replayed=appended.replayed)
+        return Outcome(result, position=appended.last_position)
+
+
+def _label(kind: type[Aggregate]) -> str:
+    return {
+        "Institution": "Institution",
+        "AssetTemplate": "Asset template",
+        "Asset": "Asset",
+        "Position": "Position",
+        "Policy": "Policy",
+    }.get(kind.__name__, kind.__name__)

@@ -1,0 +1,1 @@
+"""The append-only event log in PostgreSQL: appending, reading, following, verifying."""

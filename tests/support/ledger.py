@@ -1,0 +1,79 @@
+"""A running command layer (pool, appender, Ledger) against a test database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID
+
+from psycopg_pool import AsyncConnectionPool
+
+from escrowgrid.command_context import ROOT, CommandContext
+from escrowgrid.commands import Ledger
+from escrowgrid.database import open_pool
+from escrowgrid.eventlog.appender import Appender
+
+
+@dataclass
+class Running:
+    ledger: Ledger
+    pool: AsyncConnectionPool
+    appender: Appender
+
+
+@asynccontextmanager
+async def open_ledger(dsn: str, *, max_size: int = 10) -> AsyncIterator[Running]:
+    pool = open_pool(dsn, min_size=1, max_size=max_size)
+    await pool.open(wait=True)
+    appender = Appender(pool)
+    await appender.start()
+    try:
+        yield Running(Ledger(pool, appender), pool, appender)
+    finally:
+        await appender.stop()
+        await pool.close()
+
+
+@dataclass(frozen=True)
+class Fixture:
+    institution_id: UUID
+    template_id: UUID
+    asset_id: UUID
+
+
+async def seed(ledger: Ledger, ctx: CommandContext = CommandContext(ROOT)) -> Fixture:
+    """An institution with an escrow template and one asset, ready for positions."""
+    inst = await ledger.register_institution(ctx, name="Acme Bank", regions=["US"])
+    assert inst.value is not None
+    tmpl = await ledger.define_template(
+        ctx,
+        inst.value.id,
+        code="CONSTR_ESCROW",
+        name="Escrow",
+        vertical="CONSTRUCTION",
+        region="US",
+        config={"currency": "USD", "region": "US"},
+    )
+    assert tmpl.value is not None
+    asset = await ledger.register_asset(
+        ctx, inst.value.id, template_id=tmpl.value.id, label="Tower A"
+    )
+    assert asset.value is not None
+    return Fixture(inst.value.id, tmpl.value.id, asset.value.id)
+
+
+async def open_position(
+    ledger: Ledger, fx: Fixture, amount: str = "1000.00", ctx: CommandContext = CommandContext(ROOT)
+) -> UUID:
+    out = await ledger.open_position(
+        ctx,
+        fx.institution_id,
+        asset_id=fx.asset_id,
+        holder_reference="holder-1",
+        currency="USD",
+        amount=Decimal(amount),
+    )
+    assert out.value is not None
+    return out.value.id
