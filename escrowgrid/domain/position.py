@@ -246,6 +246,7 @@ class Position(Aggregate):
         ForbiddenTransition; a rejected move changes nothing.
         """
         errors = ErrorCollector()
+        target = errors.check(partial(parse_position_state, to_state, "toState"))
         parsed_reason = errors.check(
             partial(
                 parse_optional_text,
@@ -260,7 +261,6 @@ class Position(Aggregate):
             if metadata is None
             else errors.check(partial(validate_metadata, metadata, "metadata"))
         )
-        target = errors.check(partial(parse_position_state, to_state, "toState"))
         parsed_amount = (
             None if amount is None else errors.check(partial(parse_amount, amount, "amount"))
         )

@@ -43,7 +43,10 @@ class Fixture:
     asset_id: UUID
 
 
-async def seed(ledger: Ledger, ctx: CommandContext = CommandContext(ROOT)) -> Fixture:
+ROOT_CTX = CommandContext(ROOT)
+
+
+async def seed(ledger: Ledger, ctx: CommandContext = ROOT_CTX) -> Fixture:
     """An institution with an escrow template and one asset, ready for positions."""
     inst = await ledger.register_institution(ctx, name="Acme Bank", regions=["US"])
     assert inst.value is not None
@@ -65,7 +68,7 @@ async def seed(ledger: Ledger, ctx: CommandContext = CommandContext(ROOT)) -> Fi
 
 
 async def open_position(
-    ledger: Ledger, fx: Fixture, amount: str = "1000.00", ctx: CommandContext = CommandContext(ROOT)
+    ledger: Ledger, fx: Fixture, amount: str = "1000.00", ctx: CommandContext = ROOT_CTX
 ) -> UUID:
     out = await ledger.open_position(
         ctx,

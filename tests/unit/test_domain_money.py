@@ -145,9 +145,7 @@ def test_arithmetic_is_exact() -> None:
     for _ in range(10):
         total = add_money(total, Decimal("0.1"))
     assert total == Decimal("1")
-    assert subtract_money(MAX_AMOUNT, Decimal("0.00000001")) == Decimal(
-        "999999999999999.99999999"
-    )
+    assert subtract_money(MAX_AMOUNT, Decimal("0.00000001")) == Decimal("999999999999999.99999999")
 
 
 @pytest.mark.parametrize(

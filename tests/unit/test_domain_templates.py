@@ -95,7 +95,10 @@ def test_integral_decimal_tenor_is_accepted() -> None:
 
 @pytest.mark.parametrize(
     ("code", "vertical"),
-    [(code, "TRADE_FINANCE" if v == "CONSTRUCTION" else "CONSTRUCTION") for code, v in VERTICAL_OF.items()],
+    [
+        (code, "TRADE_FINANCE" if v == "CONSTRUCTION" else "CONSTRUCTION")
+        for code, v in VERTICAL_OF.items()
+    ],
 )
 def test_code_with_wrong_vertical_is_rejected(code: str, vertical: str) -> None:
     with pytest.raises(ValidationError) as caught:
@@ -115,7 +118,13 @@ def test_escrow_amount_bounds() -> None:
     define("CONSTR_ESCROW", {**base, "minAmount": 100, "maxAmount": Decimal("1000.5")})
     define("CONSTR_ESCROW", {**base, "minAmount": 100, "maxAmount": 100})
     define("CONSTR_ESCROW", {**base, "maxAmount": 5})
-    for bad in [{"minAmount": 0}, {"minAmount": "100"}, {"maxAmount": -1}, {"maxAmount": True}]:
+    bad_configs: list[dict[str, object]] = [
+        {"minAmount": 0},
+        {"minAmount": "100"},
+        {"maxAmount": -1},
+        {"maxAmount": True},
+    ]
+    for bad in bad_configs:
         with pytest.raises(ValidationError) as caught:
             define("CONSTR_ESCROW", {**base, **bad})
         assert fields_of(caught.value) == [f"config.{next(iter(bad))}"]
@@ -202,7 +211,8 @@ def test_unknown_config_keys_are_kept() -> None:
 
 
 @pytest.mark.parametrize(
-    "onchain", [{"enabled": True}, {"enabled": False, "chainId": 1}, {"enabled": True, "chainId": 137}]
+    "onchain",
+    [{"enabled": True}, {"enabled": False, "chainId": 1}, {"enabled": True, "chainId": 137}],
 )
 def test_valid_onchain(onchain: dict[str, object]) -> None:
     define("TF_LC", {**VALID_CONFIGS["TF_LC"], "onchain": onchain})

@@ -19,10 +19,11 @@ from escrowgrid.domain.vocabulary import (
     parse_vertical,
 )
 
-CONTRACT_CURRENCIES = (
+_CONTRACT_CURRENCY_LIST = (
     "USD EUR GBP JPY CHF CAD AUD NZD CNY HKD SGD INR MXN BRL ZAR AED SAR KRW TWD THB MYR IDR "
     "PHP VND PLN SEK NOK DKK CZK HUF ILS TRY"
-).split()
+)
+CONTRACT_CURRENCIES = _CONTRACT_CURRENCY_LIST.split()
 
 
 def test_contract_vocabularies() -> None:
