@@ -52,4 +52,288 @@ CREATE TABLE idempotency_keys (
 );
 
 CREATE INDEX idempotency_keys_created_at ON idempotency_keys (created_at);
-INSERT INTO schema_migrations (version, name, checksum) VALUES (1, '0001_event_store.sql', '99e04b0e31c2f9d533b1895e8032536dcb6ed05209cb898d5d09c479952e2715');
+
+-- Appends one batch of commands in one round trip, under the table lock that keeps positions
+-- in commit order for followers. Each request is accepted whole or refused alone:
+--   outcome 'appended' (one row per event, with its position), 'conflict' (a stream moved on:
+--   detail names it), 'replay' (the idempotency key's earlier answer), 'mismatch' (key reused
+--   with another request). Hashes chain each event to its stream's previous one:
+--   sha256(prev_hash or 32 zero bytes || framed(stream_id, version, topic, state, meta)),
+--   every field framed by its 4-byte big-endian length (escrowgrid/eventlog/hashing.py).
+-- It commits asynchronously: the caller waits for durability before answering anyone.
+CREATE FUNCTION append_batch(
+    p_requests     integer,
+    p_request      integer[], p_stream uuid[], p_version integer[], p_topic text[],
+    p_state        bytea[],   p_tenant uuid[], p_meta bytea[],
+    p_read_request integer[], p_read_stream uuid[], p_read_version integer[],
+    p_key_request  integer[], p_key_scope text[], p_key text[], p_key_hash bytea[],
+    p_key_status   integer[], p_key_body bytea[]
+) RETURNS TABLE (request integer, outcome text, pos bigint, detail text, status integer, body bytea)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r integer;
+    i integer;
+    k integer;
+    n_events integer := coalesce(array_length(p_request, 1), 0);
+    n_reads integer := coalesce(array_length(p_read_request, 1), 0);
+    n_keys integer := coalesce(array_length(p_key_request, 1), 0);
+    head_version integer;
+    head_hash bytea;
+    found_hash bytea;
+    found_status integer;
+    found_body bytea;
+    refused text;
+    prevs bytea[];
+    hashes bytea[];
+    last_pos bigint := NULL;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    LOCK TABLE events IN EXCLUSIVE MODE;
+    prevs := array_fill(NULL::bytea, ARRAY[greatest(n_events, 1)]);
+    hashes := array_fill(NULL::bytea, ARRAY[greatest(n_events, 1)]);
+    FOR r IN 1 .. p_requests LOOP
+        refused := NULL;
+        -- An idempotency key already used answers for this request.
+        FOR k IN 1 .. n_keys LOOP
+            CONTINUE WHEN p_key_request[k] <> r;
+            SELECT ik.request_hash, ik.status, ik.response INTO found_hash, found_status, found_body
+              FROM idempotency_keys ik WHERE ik.scope = p_key_scope[k] AND ik.key = p_key[k];
+            IF FOUND THEN
+                IF found_hash = p_key_hash[k] THEN
+                    request := r; outcome := 'replay'; pos := NULL; detail := NULL;
+                    status := found_status; body := found_body;
+                ELSE
+                    request := r; outcome := 'mismatch'; pos := NULL; detail := p_key[k];
+                    status := NULL; body := NULL;
+                END IF;
+                RETURN NEXT;
+                refused := 'key';
+            END IF;
+        END LOOP;
+        CONTINUE WHEN refused IS NOT NULL;
+        -- Streams the decision read must still be where it saw them.
+        FOR i IN 1 .. n_reads LOOP
+            CONTINUE WHEN p_read_request[i] <> r;
+            SELECT coalesce(max(e.version), 0) INTO head_version
+              FROM events e WHERE e.stream_id = p_read_stream[i];
+            IF head_version <> p_read_version[i] THEN
+                refused := p_read_stream[i]::text || ':' || p_read_version[i] || ':' || head_version;
+                EXIT;
+            END IF;
+        END LOOP;
+        -- Each event must follow its stream's head (earlier events of this request included).
+        IF refused IS NULL THEN
+            FOR i IN 1 .. n_events LOOP
+                CONTINUE WHEN p_request[i] <> r;
+                head_version := 0; head_hash := NULL;
+                SELECT e.version, e.hash INTO head_version, head_hash
+                  FROM events e WHERE e.stream_id = p_stream[i]
+                 ORDER BY e.version DESC LIMIT 1;
+                FOR k IN 1 .. i - 1 LOOP  -- an earlier event of the same request and stream
+                    IF p_request[k] = r AND p_stream[k] = p_stream[i] THEN
+                        head_version := p_version[k]; head_hash := hashes[k];
+                    END IF;
+                END LOOP;
+                head_version := coalesce(head_version, 0);
+                IF p_version[i] <> head_version + 1 THEN
+                    refused := p_stream[i]::text || ':' || (p_version[i] - 1) || ':' || head_version;
+                    EXIT;
+                END IF;
+                prevs[i] := head_hash;
+                hashes[i] := sha256(
+                    coalesce(head_hash, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+                    || int4send(16) || uuid_send(p_stream[i])
+                    || int4send(8) || int8send(p_version[i]::bigint)
+                    || int4send(octet_length(convert_to(p_topic[i], 'UTF8'))) || convert_to(p_topic[i], 'UTF8')
+                    || int4send(octet_length(p_state[i])) || p_state[i]
+                    || int4send(octet_length(p_meta[i])) || p_meta[i]
+                );
+            END LOOP;
+        END IF;
+        IF refused IS NOT NULL THEN
+            request := r; outcome := 'conflict'; pos := NULL; detail := refused;
+            status := NULL; body := NULL;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        FOR i IN 1 .. n_events LOOP
+            CONTINUE WHEN p_request[i] <> r;
+            INSERT INTO events (stream_id, version, topic, state, tenant_id, meta, prev_hash, hash)
+            VALUES (p_stream[i], p_version[i], p_topic[i], p_state[i], p_tenant[i],
+                    convert_from(p_meta[i], 'UTF8')::jsonb, prevs[i], hashes[i])
+            RETURNING events.position INTO last_pos;
+            request := r; outcome := 'appended'; pos := last_pos; detail := NULL;
+            status := NULL; body := NULL;
+            RETURN NEXT;
+        END LOOP;
+        FOR k IN 1 .. n_keys LOOP
+            CONTINUE WHEN p_key_request[k] <> r;
+            INSERT INTO idempotency_keys (scope, key, request_hash, status, response)
+            VALUES (p_key_scope[k], p_key[k], p_key_hash[k], p_key_status[k], p_key_body[k]);
+        END LOOP;
+    END LOOP;
+    IF last_pos IS NOT NULL THEN
+        PERFORM pg_notify('escrowgrid_events', last_pos::text);
+    END IF;
+END;
+$$;
+INSERT INTO schema_migrations (version, name, checksum) VALUES (1, '0001_event_store.sql', '3570f1f2a6684379d76599154f517bc9d1b68308baa4741e690129e4170e2a18');
+
+-- 0002_read_models.sql
+-- Read models: tables the projectors in projections/ build from the event log, and nothing else
+-- writes. Any of them can be dropped and rebuilt from the log (`escrowgrid projections rebuild`).
+-- Money is numeric(28,8): exact, 8 places, room for 10^15 and sums of it. No foreign keys: each
+-- read model is rebuilt on its own and swapped in whole.
+
+-- Where each projector has got to in the log, written in the same transaction as its rows.
+CREATE TABLE projection_tracking (
+    name       text        PRIMARY KEY,
+    position   bigint      NOT NULL DEFAULT 0 CHECK (position >= 0),
+    event_at   timestamptz,  -- recorded_at of the last event passed, for lag in seconds
+    updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+CREATE TABLE institutions (
+    id         uuid        PRIMARY KEY,
+    name       text        NOT NULL,
+    regions    text[]      NOT NULL,
+    verticals  text[]      NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX institutions_created ON institutions (created_at, id);
+
+-- Authentication looks keys up by hash on every request; tokens are never stored.
+CREATE TABLE api_keys (
+    institution_id uuid        NOT NULL,
+    id             text        NOT NULL,
+    label          text        NOT NULL,
+    role           text        NOT NULL,
+    key_hash       text        NOT NULL,
+    created_at     timestamptz NOT NULL,
+    revoked_at     timestamptz,
+    PRIMARY KEY (institution_id, id)
+);
+CREATE UNIQUE INDEX api_keys_key_hash ON api_keys (key_hash);
+CREATE INDEX api_keys_active ON api_keys (institution_id, created_at, id) WHERE revoked_at IS NULL;
+
+CREATE TABLE asset_templates (
+    id             uuid        PRIMARY KEY,
+    institution_id uuid        NOT NULL,
+    code           text        NOT NULL,
+    name           text        NOT NULL,
+    vertical       text        NOT NULL,
+    region         text        NOT NULL,
+    config         jsonb       NOT NULL,
+    created_at     timestamptz NOT NULL,
+    updated_at     timestamptz NOT NULL
+);
+CREATE INDEX asset_templates_created ON asset_templates (created_at, id);
+CREATE INDEX asset_templates_institution ON asset_templates (institution_id, created_at, id);
+
+CREATE TABLE assets (
+    id             uuid        PRIMARY KEY,
+    institution_id uuid        NOT NULL,
+    template_id    uuid        NOT NULL,
+    label          text        NOT NULL,
+    metadata       jsonb       NOT NULL,
+    created_at     timestamptz NOT NULL,
+    updated_at     timestamptz NOT NULL
+);
+CREATE INDEX assets_created ON assets (created_at, id);
+CREATE INDEX assets_institution ON assets (institution_id, created_at, id);
+CREATE INDEX assets_template ON assets (template_id, created_at, id);
+
+CREATE TABLE positions (
+    id                 uuid          PRIMARY KEY,
+    institution_id     uuid          NOT NULL,
+    asset_id           uuid          NOT NULL,
+    template_id        uuid          NOT NULL,
+    holder_reference   text          NOT NULL,
+    currency           text          NOT NULL,
+    amount             numeric(28,8) NOT NULL CHECK (amount > 0),
+    released_amount    numeric(28,8) NOT NULL
+        CHECK (released_amount >= 0 AND released_amount <= amount),
+    remaining_amount   numeric(28,8) GENERATED ALWAYS AS (amount - released_amount) STORED,
+    state              text          NOT NULL,
+    external_reference text,
+    created_at         timestamptz   NOT NULL,
+    updated_at         timestamptz   NOT NULL
+);
+CREATE INDEX positions_created ON positions (created_at, id);
+CREATE INDEX positions_institution ON positions (institution_id, created_at, id);
+CREATE INDEX positions_institution_holder
+    ON positions (institution_id, holder_reference, created_at, id);
+CREATE INDEX positions_asset ON positions (asset_id, created_at, id);
+CREATE INDEX positions_holder ON positions (holder_reference, created_at, id);
+
+-- One row per step of a position's life; seq is the version of the event that made it.
+CREATE TABLE position_lifecycle (
+    position_id uuid          NOT NULL,
+    seq         integer       NOT NULL,
+    id          text          NOT NULL,
+    from_state  text,
+    to_state    text          NOT NULL,
+    reason      text,
+    at          timestamptz   NOT NULL,
+    metadata    jsonb,
+    amount      numeric(28,8),  -- money released by this step; NULL when none
+    PRIMARY KEY (position_id, seq)
+);
+
+-- The contract's LedgerEvent feed, in log order.
+CREATE TABLE ledger_events (
+    log_position   bigint      PRIMARY KEY,
+    id             text        NOT NULL,
+    kind           text        NOT NULL
+        CHECK (kind IN ('POSITION_CREATED', 'POSITION_STATE_CHANGED')),
+    position_id    uuid        NOT NULL,
+    institution_id uuid        NOT NULL,
+    at             timestamptz NOT NULL,
+    previous_state text,
+    new_state      text,
+    payload        jsonb       NOT NULL
+);
+CREATE INDEX ledger_events_position_id ON ledger_events (position_id, log_position);
+CREATE INDEX ledger_events_institution ON ledger_events (institution_id, log_position);
+
+CREATE TABLE policies (
+    id                 uuid        PRIMARY KEY,
+    institution_id     uuid        NOT NULL,
+    region             text        NOT NULL,
+    min_amount         numeric(28,8),
+    max_amount         numeric(28,8),
+    allowed_currencies text[],
+    created_at         timestamptz NOT NULL,
+    updated_at         timestamptz NOT NULL
+);
+CREATE UNIQUE INDEX policies_institution_region ON policies (institution_id, region);
+CREATE INDEX policies_institution_created ON policies (institution_id, created_at, id);
+
+-- One row per command: a run of consecutive events with the same audit metadata.
+CREATE TABLE audit_events (
+    first_position bigint      PRIMARY KEY,
+    last_position  bigint      NOT NULL,
+    action         text,
+    actor_key_id   text,
+    actor_role     text,
+    institution_id uuid,
+    request_id     text,
+    client_addr    text,
+    at             timestamptz NOT NULL,
+    stream_ids     uuid[]      NOT NULL,
+    event_count    integer     NOT NULL,
+    meta           jsonb       NOT NULL
+);
+CREATE INDEX audit_events_at ON audit_events (at, first_position);
+CREATE INDEX audit_events_institution ON audit_events (institution_id, at, first_position);
+CREATE INDEX audit_events_action ON audit_events (action, at, first_position);
+
+-- The ledger digest (eventlog.hashing.digest_step folded over the log) at the tracked position.
+CREATE TABLE ledger_digest (
+    id          boolean PRIMARY KEY DEFAULT true CHECK (id),
+    position    bigint  NOT NULL,
+    digest      bytea   NOT NULL CHECK (length(digest) = 32),
+    event_count bigint  NOT NULL
+);
+INSERT INTO schema_migrations (version, name, checksum) VALUES (2, '0002_read_models.sql', '7425fc03b45735aaccea34e32e52de1523404072452a6c9ab178963c532171c6');

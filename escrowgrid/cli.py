@@ -22,6 +22,12 @@ def _parser() -> argparse.ArgumentParser:
         "migrate", help="apply pending migrations to DATABASE_URL or the private cluster"
     )
     db_sub.add_parser("schema", help="print the whole schema as one SQL script (db/schema.sql)")
+    bench = sub.add_parser("bench", help="benchmarks (figures for docs/performance.md)")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    appends = bench_sub.add_parser("appends", help="command throughput: ours vs the library")
+    appends.add_argument("--seconds", type=float, default=10.0, help="duration of each row")
+    appends.add_argument("--writers", default="1,16", help="comma list of concurrent writers")
+    appends.add_argument("--processes", type=int, default=1, help="processes sharing the writers")
     return parser
 
 
@@ -50,6 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             with database_for(settings) as dsn:
                 applied = migrate(dsn)
             print(f"escrowgrid: {len(applied)} migration(s) applied: {', '.join(applied) or '-'}")
+            return 0
+        if args.command == "bench" and args.bench_command == "appends":
+            from escrowgrid.bench.appends import BenchConfig, run
+
+            writers = tuple(int(w) for w in args.writers.split(","))
+            print(run(BenchConfig(args.seconds, writers, args.processes), settings.data_dir / "bench"))
             return 0
     except (MigrationError, EmbeddedPostgresError) as exc:
         print(f"escrowgrid: {exc}", file=sys.stderr)

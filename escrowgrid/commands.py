@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
@@ -23,13 +24,14 @@ from escrowgrid.domain.vocabulary import parse_region
 from escrowgrid.event_codec import EventCodec
 from escrowgrid.eventlog.appender import Appender
 from escrowgrid.eventlog.errors import IdempotencyMismatch
-from escrowgrid.eventlog.reader import load_stream, load_streams
+from escrowgrid.eventlog.loader import StreamLoader
 from escrowgrid.eventlog.records import AppendRequest, IdempotencyRecord, StoredResponse
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
 
 API_KEY_PREFIX = "eg_"
+IMMUTABLE_CACHE_SIZE = 10_000
 
 
 def hash_api_key(token: str) -> str:
@@ -62,15 +64,21 @@ class Decision(Generic[T]):
     tenant_id: UUID
     aggregates: list[Aggregate]
     result: T
+    read_versions: dict[UUID, int] = field(default_factory=dict)
 
 
 class Ledger:
     """Command handlers. Each loads what it needs, lets the domain decide, and appends."""
 
-    def __init__(self, pool: AsyncConnectionPool, appender: Appender) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool, appender: Appender, loader: StreamLoader | None = None
+    ) -> None:
         self._pool = pool
         self._appender = appender
+        self._loader = loader or StreamLoader(pool)
         self._codec = EventCodec()
+        # Assets and templates never change after creation, so caching them cannot go stale.
+        self._immutable: OrderedDict[UUID, Aggregate] = OrderedDict()
 
     # -- institutions and keys -------------------------------------------------------------
 
@@ -185,7 +193,9 @@ class Ledger:
         async def decide() -> Decision[Position]:
             self._check_tenant(ctx, institution_id)
             asset = await self.get(Asset, asset_id, ctx)
-            template, policy = await self._template_and_policy(asset)
+            template = await self.get(AssetTemplate, asset.template_id, ctx)
+            pid = policy_id(institution_id, parse_region(template.region, "region"))
+            policy = await self._find(Policy, pid)
             position = Position.open(
                 institution_id,
                 asset=asset,
@@ -196,7 +206,9 @@ class Ledger:
                 external_reference=external_reference,
                 policy=None if policy is None else policy.position_policy,
             )
-            return Decision(institution_id, [position], position)
+            # The policy was read, not written: a change to it before the append is a conflict.
+            seen = {pid: 0 if policy is None else policy.version}
+            return Decision(institution_id, [position], position, read_versions=seen)
 
         return await self._command(ctx, "position.open", decide)
 
@@ -229,21 +241,19 @@ class Ledger:
         return found
 
     async def _find(self, kind: type[A], aggregate_id: UUID) -> A | None:
-        async with self._pool.connection() as conn:
-            events = await load_stream(conn, aggregate_id)
+        cached = self._immutable.get(aggregate_id)
+        if cached is not None:
+            return cached if isinstance(cached, kind) else None
+        events = (await self._loader.load(aggregate_id))[aggregate_id]
         found = self._codec.rebuild(events)
+        if isinstance(found, Asset | AssetTemplate):
+            self._remember(found)
         return found if isinstance(found, kind) else None
 
-    async def _template_and_policy(self, asset: Asset) -> tuple[AssetTemplate, Policy | None]:
-        async with self._pool.connection() as conn:
-            template_events = await load_stream(conn, asset.template_id)
-            template = self._codec.rebuild(template_events)
-            if not isinstance(template, AssetTemplate):
-                raise NotFound("Asset template not found")
-            pid = policy_id(asset.institution_id, parse_region(template.region, "region"))
-            policy_events = (await load_streams(conn, [pid]))[pid]
-        policy = self._codec.rebuild(policy_events)
-        return template, policy if isinstance(policy, Policy) else None
+    def _remember(self, aggregate: Aggregate) -> None:
+        self._immutable[aggregate.id] = aggregate
+        if len(self._immutable) > IMMUTABLE_CACHE_SIZE:
+            self._immutable.popitem(last=False)
 
     @staticmethod
     def _check_tenant(ctx: CommandContext, institution_id: UUID) -> None:
@@ -301,7 +311,13 @@ class Ledger:
             "clientAddr": ctx.client_addr,
         }
         appended = await self._appender.append(
-            AppendRequest(events=events, tenant_id=tenant_id, meta=meta, idempotency=record)
+            AppendRequest(
+                events=events,
+                tenant_id=tenant_id,
+                meta=meta,
+                idempotency=record,
+                read_versions=decision.read_versions,
+            )
         )
         if appended.replayed is not None:
             return Outcome(None, replayed=appended.replayed)

@@ -3,8 +3,13 @@
 Why: followers must never skip an event. A writer that commits a lower position after another
 writer's higher one would let a follower pass the lower one by. Taking `LOCK TABLE events IN
 EXCLUSIVE MODE` before inserting makes positions commit in order (readers are not blocked), and
-batching every command that arrives while the previous batch commits pays for that lock and for
-the commit's fsync once per batch instead of once per command. See docs/architecture.md.
+batching every command that arrives meanwhile pays for the lock once per batch.
+
+The lock is held only until the commit record is written, not until it is on disk: the batch
+commits with synchronous_commit off, then a second, synchronous transaction on the same
+connection waits for the WAL flush that makes it durable (outside the lock, so the flushes of
+several batches overlap). No command is answered before its events are durable.
+See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid.eventlog.errors import (
@@ -24,12 +31,10 @@ from escrowgrid.eventlog.errors import (
     IdempotencyMismatch,
     StoreUnavailable,
 )
-from escrowgrid.eventlog.hashing import canonical_meta, event_hash
+from escrowgrid.eventlog.hashing import canonical_meta
 from escrowgrid.eventlog.records import (
     AppendRequest,
     AppendResult,
-    IdempotencyRecord,
-    PendingEvent,
     StoredResponse,
 )
 
@@ -37,33 +42,11 @@ log = logging.getLogger("escrowgrid.appender")
 
 NOTIFY_CHANNEL = "escrowgrid_events"
 
-_HEADS = """
-SELECT s.id, e.version, e.hash
-FROM unnest(%s::uuid[]) AS s(id)
-CROSS JOIN LATERAL (
-    SELECT version, hash FROM events WHERE stream_id = s.id ORDER BY version DESC LIMIT 1
-) AS e
-"""
-
-_IDEMPOTENCY = """
-SELECT i.scope, i.key, i.request_hash, i.status, i.response
-FROM unnest(%s::text[], %s::text[]) AS k(scope, key)
-JOIN idempotency_keys AS i ON i.scope = k.scope AND i.key = k.key
-"""
-
-_INSERT_EVENTS = """
-INSERT INTO events (stream_id, version, topic, state, tenant_id, meta, prev_hash, hash)
-SELECT stream_id, version, topic, state, tenant_id::uuid, meta::jsonb, prev_hash, hash
-FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::bytea[], %s::text[], %s::text[],
-            %s::bytea[], %s::bytea[])
-     WITH ORDINALITY AS u(stream_id, version, topic, state, tenant_id, meta, prev_hash, hash, n)
-ORDER BY n
-RETURNING position, stream_id, version
-"""
-
-_INSERT_IDEMPOTENCY = """
-INSERT INTO idempotency_keys (scope, key, request_hash, status, response)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::bytea[], %s::smallint[], %s::bytea[])
+_APPEND_BATCH = """
+SELECT request, outcome, pos, detail, status, body
+FROM append_batch(%s, %s::int[], %s::uuid[], %s::int[], %s::text[], %s::bytea[], %s::uuid[],
+                  %s::bytea[], %s::int[], %s::uuid[], %s::int[], %s::int[], %s::text[],
+                  %s::text[], %s::bytea[], %s::int[], %s::bytea[])
 """
 
 
@@ -73,57 +56,21 @@ class _Pending:
     future: asyncio.Future[AppendResult]
 
 
-@dataclass(frozen=True, slots=True)
-class _Chained:
-    event: PendingEvent
-    prev_hash: bytes | None
-    hash: bytes
-
-
-@dataclass(slots=True)
-class _Batch:
-    """What one transaction writes: event rows and idempotency rows, as column arrays."""
-
-    events: list[tuple[_Chained, str | None, str]] = field(default_factory=list)
-    keys: list[IdempotencyRecord] = field(default_factory=list)
-
-    def event_params(self) -> tuple[list[object], ...]:
-        return (
-            [c.event.stream_id for c, _, _ in self.events],
-            [c.event.version for c, _, _ in self.events],
-            [c.event.topic for c, _, _ in self.events],
-            [c.event.state for c, _, _ in self.events],
-            [tenant for _, tenant, _ in self.events],
-            [meta for _, _, meta in self.events],
-            [c.prev_hash for c, _, _ in self.events],
-            [c.hash for c, _, _ in self.events],
-        )
-
-    def key_params(self) -> tuple[list[object], ...]:
-        return (
-            [k.scope for k in self.keys],
-            [k.key for k in self.keys],
-            [k.request_hash for k in self.keys],
-            [k.response.status for k in self.keys],
-            [k.response.body for k in self.keys],
-        )
-
-
 Outcome = AppendResult | EventLogError
-Heads = dict[UUID, tuple[int, bytes | None]]
 
 
 class Appender:
-    """Appends commands' events in batches, one batch (one transaction) at a time."""
+    """Appends commands' events in batches: one locked batch at a time, flushes in parallel."""
 
     def __init__(
-        self, pool: AsyncConnectionPool, *, max_batch: int = 500, lock_table: bool = True
+        self, pool: AsyncConnectionPool, *, max_batch: int = 1000, flushes: int = 8
     ) -> None:
         self._pool = pool
         self._max_batch = max_batch
-        self._lock_table = lock_table  # False only to show, in a test, what the lock prevents
+        self._flush_slots = asyncio.Semaphore(flushes)  # batches committed, waiting for disk
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
         self.batches = 0
         self.appended = 0
 
@@ -137,13 +84,15 @@ class Appender:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._flushing:
+            await asyncio.gather(*self._flushing, return_exceptions=True)
         while not self._queue.empty():
             pending = self._queue.get_nowait()
             if not pending.future.done():
                 pending.future.set_exception(StoreUnavailable("the appender stopped"))
 
     async def append(self, request: AppendRequest) -> AppendResult:
-        """Append one command's events (and idempotency record) atomically; wait for the commit."""
+        """Append one command's events (and idempotency record) atomically; wait until durable."""
         if self._task is None:
             raise StoreUnavailable("the appender is not running")
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
@@ -152,92 +101,112 @@ class Appender:
         return await asyncio.shield(future)
 
     async def _run(self) -> None:
+        # The table lock serialises batches anyway: one loop takes all that is queued, commits
+        # it, and hands the connection to a flush task while it starts on the next batch.
         while True:
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            outcomes: list[Outcome]
+            await self._flush_slots.acquire()
+            conn = None
             try:
-                outcomes = await self._commit([p.request for p in batch])
-            except (psycopg.Error, OSError) as exc:
-                log.warning("append batch failed", extra={"error": str(exc), "size": len(batch)})
-                outcomes = [StoreUnavailable("event store unavailable")] * len(batch)
-            except Exception:  # one bad batch must not stop the appender
-                log.exception("append batch crashed", extra={"size": len(batch)})
-                outcomes = [StoreUnavailable("append failed")] * len(batch)
-            for pending, outcome in zip(batch, outcomes, strict=True):
-                if pending.future.done():
-                    continue
-                if isinstance(outcome, BaseException):
-                    pending.future.set_exception(outcome)
-                else:
-                    pending.future.set_result(outcome)
+                conn = await self._pool.getconn()
+                outcomes = await self._commit(conn, [p.request for p in batch])
+            except Exception as exc:
+                self._flush_slots.release()
+                if conn is not None:
+                    await self._pool.putconn(conn)
+                _settle(batch, [_failure(exc, len(batch))] * len(batch))
+                continue
+            task = asyncio.create_task(self._flush(conn, batch, outcomes))
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
 
-    async def _commit(self, requests: list[AppendRequest]) -> list[Outcome]:
-        """One transaction for the whole batch; each request is accepted or refused alone."""
-        streams = list({e.stream_id for r in requests for e in r.events})
-        keyed = [r.idempotency for r in requests if r.idempotency is not None]
-        async with self._pool.connection() as conn, conn.transaction():
-            if self._lock_table:
-                await conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
-            heads: Heads = {}
-            if streams:
-                cur = await conn.execute(_HEADS, (streams,))
-                heads = {sid: (ver, bytes(h)) for sid, ver, h in await cur.fetchall()}
-            known: dict[tuple[str, str], tuple[bytes, StoredResponse]] = {}
-            if keyed:
-                cur = await conn.execute(
-                    _IDEMPOTENCY, ([k.scope for k in keyed], [k.key for k in keyed])
-                )
-                for scope, key, request_hash, status, body in await cur.fetchall():
-                    known[(scope, key)] = (bytes(request_hash), StoredResponse(status, bytes(body)))
-            batch = _Batch()
-            outcomes = [_plan(r, heads, known, batch) for r in requests]
-            positions: dict[tuple[UUID, int], int] = {}
-            if batch.events:
-                cur = await conn.execute(_INSERT_EVENTS, batch.event_params())
-                positions = {(sid, ver): pos for pos, sid, ver in await cur.fetchall()}
-                last = str(max(positions.values()))
-                await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, last))
-            if batch.keys:
-                await conn.execute(_INSERT_IDEMPOTENCY, batch.key_params())
+    async def _flush(
+        self, conn: AsyncConnection[Any], batch: list[_Pending], outcomes: list[Outcome]
+    ) -> None:
+        try:
+            if any(isinstance(o, AppendResult) and o.positions for o in outcomes) or any(
+                p.request.idempotency is not None for p in batch
+            ):
+                await _wait_until_durable(conn)
+        except Exception as exc:
+            # Committed but not known to be on disk: the caller retries with its idempotency key.
+            outcomes = [_failure(exc, len(batch))] * len(batch)
+        finally:
+            await self._pool.putconn(conn)
+            self._flush_slots.release()
+        _settle(batch, outcomes)
+
+    async def _commit(
+        self, conn: AsyncConnection[Any], requests: list[AppendRequest]
+    ) -> list[Outcome]:
+        """One round trip: db/migrations/0001 `append_batch` locks, checks, chains, inserts."""
+        rows = await conn.execute(_APPEND_BATCH, _batch_params(requests), binary=True)
+        found = await rows.fetchall()
+        await conn.commit()
+        positions: dict[int, list[int]] = {}
+        outcomes: list[Outcome | None] = [None] * len(requests)
+        for request, outcome, pos, detail, status, body in found:
+            index = request - 1
+            if outcome == "appended":
+                positions.setdefault(index, []).append(pos)
+            elif outcome == "replay":
+                outcomes[index] = AppendResult((), replayed=StoredResponse(status, bytes(body)))
+            elif outcome == "mismatch":
+                outcomes[index] = IdempotencyMismatch(detail)
+            else:
+                stream, expected, actual = detail.rsplit(":", 2)
+                outcomes[index] = ConcurrencyConflict(UUID(stream), int(expected), int(actual))
         self.batches += 1
-        self.appended += len(batch.events)
+        self.appended += sum(len(p) for p in positions.values())
         return [
-            AppendResult(tuple(positions[(e.stream_id, e.version)] for e in r.events))
-            if outcome is None
-            else outcome
-            for r, outcome in zip(requests, outcomes, strict=True)
+            o if o is not None else AppendResult(tuple(positions.get(i, ())))
+            for i, o in enumerate(outcomes)
         ]
 
 
-def _plan(
-    request: AppendRequest,
-    heads: Heads,
-    known: dict[tuple[str, str], tuple[bytes, StoredResponse]],
-    batch: _Batch,
-) -> Outcome | None:
-    """Accept a request into the batch (None) or say why not; advances heads as it goes."""
-    record = request.idempotency
-    if record is not None and (record.scope, record.key) in known:
-        first_hash, response = known[(record.scope, record.key)]
-        if first_hash == record.request_hash:
-            return AppendResult((), replayed=response)
-        return IdempotencyMismatch(record.key)
-    meta = canonical_meta(request.meta)
-    local: Heads = {}
-    chained: list[_Chained] = []
-    for event in request.events:
-        version, prev = local.get(event.stream_id) or heads.get(event.stream_id, (0, None))
-        if event.version != version + 1:
-            return ConcurrencyConflict(event.stream_id, event.version - 1, version)
-        digest = event_hash(prev, event.stream_id, event.version, event.topic, event.state, meta)
-        local[event.stream_id] = (event.version, digest)
-        chained.append(_Chained(event, prev, digest))
-    heads.update(local)
-    tenant = None if request.tenant_id is None else str(request.tenant_id)
-    batch.events.extend((c, tenant, meta.decode()) for c in chained)
-    if record is not None:
-        known[(record.scope, record.key)] = (record.request_hash, record.response)
-        batch.keys.append(record)
-    return None
+def _batch_params(requests: list[AppendRequest]) -> tuple[object, ...]:
+    """The requests as the column arrays `append_batch` takes (requests numbered from 1)."""
+    ev: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
+    reads: tuple[list[Any], ...] = ([], [], [])
+    keys: tuple[list[Any], ...] = ([], [], [], [], [], [])
+    for number, request in enumerate(requests, start=1):
+        meta = canonical_meta(request.meta)
+        for e in request.events:
+            row = (number, e.stream_id, e.version, e.topic, e.state, request.tenant_id, meta)
+            for column, value in zip(ev, row, strict=True):
+                column.append(value)
+        for sid, version in request.read_versions.items():
+            for column, read in zip(reads, (number, sid, version), strict=True):
+                column.append(read)
+        k = request.idempotency
+        if k is not None:
+            values = (number, k.scope, k.key, k.request_hash, k.response.status, k.response.body)
+            for column, part in zip(keys, values, strict=True):
+                column.append(part)
+    return (len(requests), *ev, *reads, *keys)
+
+
+def _failure(exc: BaseException, size: int) -> EventLogError:
+    if isinstance(exc, psycopg.Error | OSError):
+        log.warning("append batch failed", extra={"error": str(exc), "size": size})
+        return StoreUnavailable("event store unavailable")
+    log.error("append batch crashed", exc_info=exc, extra={"size": size})
+    return StoreUnavailable("append failed")
+
+
+def _settle(batch: list[_Pending], outcomes: list[Outcome]) -> None:
+    for pending, outcome in zip(batch, outcomes, strict=True):
+        if pending.future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            pending.future.set_exception(outcome)
+        else:
+            pending.future.set_result(outcome)
+
+
+async def _wait_until_durable(conn: AsyncConnection[Any]) -> None:
+    """A synchronous commit that wrote WAL flushes everything before it, our batch included."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_logical_emit_message(true, 'escrowgrid', 'flush')")

@@ -59,7 +59,9 @@ class AppendRequest:
     tenant_id: UUID | None
     meta: dict[str, object]
     idempotency: IdempotencyRecord | None = None
-    positions: list[int] = field(default_factory=list)
+    # Streams the decision read but does not write, with the version it saw: checked under
+    # the lock too, so a decision based on a since-changed stream (a policy) is refused.
+    read_versions: dict[UUID, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from escrowgrid.command_context import ROOT, CommandContext
 from escrowgrid.commands import Ledger
 from escrowgrid.database import open_pool
 from escrowgrid.eventlog.appender import Appender
+from escrowgrid.eventlog.loader import StreamLoader
 
 
 @dataclass
@@ -28,10 +29,13 @@ async def open_ledger(dsn: str, *, max_size: int = 10) -> AsyncIterator[Running]
     pool = open_pool(dsn, min_size=1, max_size=max_size)
     await pool.open(wait=True)
     appender = Appender(pool)
+    loader = StreamLoader(pool)
     await appender.start()
+    await loader.start()
     try:
-        yield Running(Ledger(pool, appender), pool, appender)
+        yield Running(Ledger(pool, appender, loader), pool, appender)
     finally:
+        await loader.stop()
         await appender.stop()
         await pool.close()
 

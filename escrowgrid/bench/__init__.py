@@ -1,0 +1,1 @@
+"""Benchmarks: measured figures for docs/performance.md, never timed assertions in tests."""
