@@ -61,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from escrowgrid.bench.appends import BenchConfig, run
 
             writers = tuple(int(w) for w in args.writers.split(","))
-            print(run(BenchConfig(args.seconds, writers, args.processes), settings.data_dir / "bench"))
+            config = BenchConfig(args.seconds, writers, args.processes)
+            print(run(config, settings.data_dir / "bench"))
             return 0
     except (MigrationError, EmbeddedPostgresError) as exc:
         print(f"escrowgrid: {exc}", file=sys.stderr)

@@ -13,10 +13,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -224,8 +224,8 @@ def _threaded(name: str, writers: int, seconds: float, op: Callable[[int], bool]
 
 
 def bench_library(pg: EmbeddedPostgres, dbname: str, config: BenchConfig) -> list[Sample]:
-    """The eventsourcing library's Application with its PostgreSQL recorder (LOCK TABLE per commit)."""
-    app: Application = Application(
+    """The library's Application with its PostgreSQL recorder (LOCK TABLE per commit)."""
+    app: Application[UUID] = Application(
         env={
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": dbname,
@@ -263,7 +263,11 @@ def bench_library(pg: EmbeddedPostgres, dbname: str, config: BenchConfig) -> lis
             plan = [_moves_of(ids) for ids in opened]
             guard = threading.Lock()
 
-            def move(worker: int, plan: list[Iterator[tuple[UUID, str, Decimal | None]]] = plan) -> bool:
+            def move(
+                worker: int,
+                plan: list[Iterator[tuple[UUID, str, Decimal | None]]] = plan,
+                guard: threading.Lock = guard,
+            ) -> bool:
                 with guard:
                     step = next(plan[worker], None)
                 if step is None:
@@ -292,7 +296,7 @@ def run(config: BenchConfig, data_root: Path) -> str:
         with psycopg.connect(with_admin, autocommit=True) as conn:
             conn.execute("CREATE DATABASE bench_ours OWNER escrowgrid")
             conn.execute("CREATE DATABASE bench_library OWNER escrowgrid")
-            settings = dict(
+            settings: dict[str, str] = dict(
                 conn.execute(
                     "SELECT name, setting FROM pg_settings WHERE name IN"
                     " ('fsync', 'synchronous_commit', 'server_version', 'wal_sync_method')"
