@@ -208,5 +208,7 @@ def _settle(batch: list[_Pending], outcomes: list[Outcome]) -> None:
 
 async def _wait_until_durable(conn: AsyncConnection[Any]) -> None:
     """A synchronous commit that wrote WAL flushes everything before it, our batch included."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_logical_emit_message(true, 'escrowgrid', 'flush')")
+    # One simple-query string: three statements, one round trip.
+    await conn.execute(
+        b"BEGIN; SELECT pg_logical_emit_message(true, 'escrowgrid', 'flush'); COMMIT"
+    )
