@@ -28,9 +28,16 @@ def decimal_places(value: Decimal) -> int:
     """Number of significant fractional digits, ignoring trailing zeros."""
     if value.is_zero():
         return 0
-    exponent = value.normalize(MONEY_CONTEXT).as_tuple().exponent
+    # From the digits themselves: normalize() in a fixed-precision context would round (or
+    # trap) on literals with more significant digits than the context holds.
+    _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
-    return max(0, -exponent)
+    trailing = 0
+    for digit in reversed(digits):
+        if digit != 0:
+            break
+        trailing += 1
+    return max(0, -(exponent + trailing))
 
 
 def _to_decimal(value: object, field: str) -> Decimal:
