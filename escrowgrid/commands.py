@@ -7,6 +7,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
@@ -231,6 +232,12 @@ class Ledger:
 
     # -- loading -----------------------------------------------------------------------------
 
+    async def position_as_of(self, position_id: UUID, at: datetime) -> Position | None:
+        """The position as it stood at `at`, replayed from the log (None if not yet opened)."""
+        events = (await self._loader.load(position_id))[position_id]
+        found = self._codec.rebuild(events, until=at)
+        return found if isinstance(found, Position) else None
+
     async def get(self, kind: type[A], aggregate_id: UUID, ctx: CommandContext) -> A:
         """Load an aggregate the actor may see; NotFound or Forbidden otherwise."""
         found = await self._find(kind, aggregate_id)
@@ -303,6 +310,7 @@ class Ledger:
         if not events and record is None:
             return Outcome(result)
         meta: dict[str, object] = {
+            "commandId": str(uuid4()),  # one command, however many events: one audit record
             "action": action,
             "actorKeyId": ctx.actor.key_id,
             "actorRole": ctx.actor.role.value,

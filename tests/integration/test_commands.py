@@ -287,6 +287,7 @@ def test_audit_metadata_travels_with_the_events(database_url: str) -> None:
                 )
             ).fetchone()
         assert row is not None
+        assert UUID(row[0].pop("commandId"))
         assert row[0] == {
             "action": "position.open",
             "actorKeyId": "key-7",
