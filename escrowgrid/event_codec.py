@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.domain import Aggregate
@@ -47,12 +48,19 @@ class EventCodec:
                 )
         return out
 
-    def rebuild(self, events: list[PendingEvent]) -> Aggregate | None:
-        """Replay a stream's events into its aggregate (None for an empty stream)."""
+    def rebuild(
+        self, events: list[PendingEvent], until: datetime | None = None
+    ) -> Aggregate | None:
+        """Replay a stream's events into its aggregate (None for an empty stream).
+
+        With `until`, only the events that happened at or before that time: the past state.
+        """
         aggregate: Any = None
         for event in events:
-            domain_event = self.mapper.to_domain_event(
+            domain_event: Any = self.mapper.to_domain_event(
                 StoredEvent(event.stream_id, event.version, event.topic, event.state)
             )
-            aggregate = domain_event.mutate(aggregate)  # type: ignore[attr-defined]
+            if until is not None and domain_event.timestamp > until:
+                break
+            aggregate = domain_event.mutate(aggregate)
         return aggregate  # type: ignore[no-any-return]

@@ -83,3 +83,15 @@ async def head_position(conn: AsyncConnection[Any]) -> int:
     cur = await conn.execute("SELECT coalesce(max(position), 0) FROM events")
     row = await cur.fetchone()
     return int(row[0]) if row else 0
+
+
+async def read_tenant_after(
+    conn: AsyncConnection[Any], tenant_id: UUID, position: int, limit: int = 1000
+) -> list[RecordedEvent]:
+    """One institution's events after a log position, in log order."""
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM events WHERE tenant_id = %s AND position > %s"  # noqa: S608
+        " ORDER BY position LIMIT %s",
+        (tenant_id, position, limit),
+    )
+    return [_recorded(r) for r in await cur.fetchall()]
