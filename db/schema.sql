@@ -337,3 +337,46 @@ CREATE TABLE ledger_digest (
     event_count bigint  NOT NULL
 );
 INSERT INTO schema_migrations (version, name, checksum) VALUES (2, '0002_read_models.sql', '7425fc03b45735aaccea34e32e52de1523404072452a6c9ab178963c532171c6');
+
+-- 0050_auth_failures.sql
+-- Failed authentications, for the audit trail: who knocked, from where, never the token.
+-- Kept apart from the event log: a refused request changes nothing in the ledger.
+CREATE TABLE auth_failures (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at          timestamptz NOT NULL DEFAULT clock_timestamp(),
+    reason      text        NOT NULL CHECK (reason IN ('missing', 'invalid', 'root_address')),
+    method      text,
+    path        text,
+    client_addr text,
+    request_id  text
+);
+
+CREATE INDEX auth_failures_at ON auth_failures (at);
+INSERT INTO schema_migrations (version, name, checksum) VALUES (50, '0050_auth_failures.sql', '160a31db8bdaf4f9677cb82a05d55e32c9d816227e36e22bbc57a0c22fc5e5cc');
+
+-- 0051_rate_limits.sql
+-- Fixed-window rate-limit counters shared by every API worker process.
+-- One row per (bucket, window): an atomic upsert adds what a worker takes from the window.
+
+-- The per-key limit. UNLOGGED: no WAL, so a commit does not wait for a disk flush; after a
+-- PostgreSQL crash the table comes back empty, which only restarts the current windows.
+CREATE UNLOGGED TABLE rate_limit_counters (
+    bucket       text        NOT NULL,
+    window_start bigint      NOT NULL, -- milliseconds since the epoch
+    hits         bigint      NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    PRIMARY KEY (bucket, window_start)
+);
+CREATE INDEX rate_limit_counters_expires ON rate_limit_counters (expires_at);
+
+-- The strict hourly limits (API-key creation per institution, institution creation): few
+-- writes, and they must survive a crash, so this one is logged.
+CREATE TABLE rate_limit_sensitive (
+    bucket       text        NOT NULL,
+    window_start bigint      NOT NULL,
+    hits         bigint      NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    PRIMARY KEY (bucket, window_start)
+);
+CREATE INDEX rate_limit_sensitive_expires ON rate_limit_sensitive (expires_at);
+INSERT INTO schema_migrations (version, name, checksum) VALUES (51, '0051_rate_limits.sql', 'f99da705e53afdfc3fe763a69fae83b3e66536eecb1f0f61c14b34e4bf58634a');

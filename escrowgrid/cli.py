@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from escrowgrid import jsonlog
-from escrowgrid.config import ConfigError, load_settings
+from escrowgrid.config import ConfigError, Settings, load_settings
 from escrowgrid.embedded_pg import EmbeddedPostgresError
 from escrowgrid.migrations import MigrationError
 
@@ -28,7 +28,69 @@ def _parser() -> argparse.ArgumentParser:
     appends.add_argument("--seconds", type=float, default=10.0, help="duration of each row")
     appends.add_argument("--writers", default="1,16", help="comma list of concurrent writers")
     appends.add_argument("--processes", type=int, default=1, help="processes sharing the writers")
+    http = bench_sub.add_parser("http", help="the service over HTTP: creates, moves, reads")
+    http.add_argument("--seconds", type=float, default=10.0, help="duration of each phase")
+    http.add_argument("--concurrency", type=int, default=16, help="connections in flight")
+    http.add_argument("--workers", type=int, default=2, help="service worker processes")
+    _add_read_side(sub)
     return parser
+
+
+def _add_read_side(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`projections run|status|rebuild|bench-*` and `verify` (the read side, projections/)."""
+    proj = sub.add_parser("projections", help="read models: run, status, rebuild, benchmarks")
+    proj_sub = proj.add_subparsers(dest="projections_command", required=True)
+    run = proj_sub.add_parser("run", help="follow the log, keeping the read models current")
+    run.add_argument("names", nargs="*", metavar="NAME", help="projections (default: all)")
+    run.add_argument("--batch-size", type=int, default=5000, help="events per transaction")
+    status = proj_sub.add_parser("status", help="position, lag and runner of each projection")
+    status.add_argument("names", nargs="*", metavar="NAME", help="projections (default: all)")
+    status.add_argument("--json", action="store_true", help="JSON instead of a table")
+    rebuild = proj_sub.add_parser("rebuild", help="rebuild beside the live tables, then swap")
+    rebuild.add_argument("names", nargs="*", metavar="NAME", help="projections (default: all)")
+    rebuild.add_argument("--batch-size", type=int, default=50_000, help="events per transaction")
+    bench = proj_sub.add_parser("bench-rebuild", help="rebuild throughput over a generated log")
+    bench.add_argument("--events", type=int, default=1_000_000, help="events in the log")
+    bench.add_argument("--batch-size", type=int, default=50_000, help="events per transaction")
+    live = proj_sub.add_parser("bench-live", help="commit-to-visible lag under a write load")
+    live.add_argument("--seconds", type=float, default=20.0, help="duration of the load")
+    live.add_argument("--writers", type=int, default=16, help="concurrent commands in flight")
+    verify = sub.add_parser("verify", help="check hash chains, ledger digest and read models")
+    verify.add_argument("--digest", metavar="POSITION:HASH", help="check a published digest")
+    verify.add_argument("--export", metavar="FILE", help="also write the log as JSON lines")
+
+
+def _read_side(args: argparse.Namespace, settings: Settings) -> int:
+    from escrowgrid.migrations import migrate
+    from escrowgrid.serve import database_for
+    from projections import bench, console
+    from projections.registry import UnknownProjection
+
+    command = args.command if args.command == "verify" else args.projections_command
+    try:
+        if command == "bench-rebuild":
+            folder = settings.data_dir / "bench"
+            print(bench.rebuild_benchmark(args.events, args.batch_size, folder))
+            return 0
+        if command == "bench-live":
+            print(bench.live_benchmark(args.seconds, args.writers, settings.data_dir / "bench"))
+            return 0
+        with database_for(settings) as dsn:
+            migrate(dsn)
+            if command == "verify":
+                from escrowgrid.verify import main as verify_main
+
+                return verify_main(dsn, digest=args.digest, export_path=args.export, out=sys.stdout)
+            if command == "run":
+                return console.run(dsn, args.names, batch_size=args.batch_size)
+            if command == "status":
+                return console.status(dsn, args.names, as_json=args.json, out=sys.stdout)
+            return console.rebuild_command(
+                dsn, args.names, batch_size=args.batch_size, out=sys.stdout
+            )
+    except UnknownProjection as exc:
+        print(f"escrowgrid: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,6 +126,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = BenchConfig(args.seconds, writers, args.processes)
             print(run(config, settings.data_dir / "bench"))
             return 0
+        if args.command == "bench" and args.bench_command == "http":
+            from escrowgrid.bench.http import HttpBenchConfig
+            from escrowgrid.bench.http import run as run_http_bench
+
+            http_config = HttpBenchConfig(args.seconds, args.concurrency, args.workers)
+            print(run_http_bench(http_config, settings.data_dir / "bench"))
+            return 0
+        if args.command in ("projections", "verify"):
+            return _read_side(args, settings)
     except (MigrationError, EmbeddedPostgresError) as exc:
         print(f"escrowgrid: {exc}", file=sys.stderr)
         return 1

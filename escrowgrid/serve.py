@@ -86,6 +86,9 @@ def serve(settings: Settings) -> int:
         os.environ["STORE_BACKEND"] = (
             "memory" if settings.store_backend is StoreBackend.MEMORY else "postgres"
         )
+        from escrowgrid.api.metrics import prepare_multiprocess
+
+        prepare_multiprocess(settings)
         run_http(settings)
     return 0
 
@@ -105,4 +108,7 @@ def run_http(settings: Settings) -> None:
         loop=Loops.auto,
         log_enabled=False,
         backlog=2048,
+        # A worker that misses the stop signal (a race when Ctrl-C reaches the whole process
+        # group) is killed after this many seconds instead of hanging the shutdown.
+        workers_kill_timeout=5,
     ).serve()

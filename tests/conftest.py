@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.api import Api
 from tests.support.cluster import PgCluster
 from tests.support.server import ServerProcess
 
@@ -26,6 +27,32 @@ def database_url(cluster: PgCluster) -> Iterator[str]:
     name = cluster.new_database()
     yield cluster.dsn(name)
     cluster.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def api_server(
+    cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One service for a whole test module, on its own database (tests isolate by institution)."""
+    name = cluster.new_database()
+    folder = tmp_path_factory.mktemp("api")
+    proc = ServerProcess(
+        {
+            "DATABASE_URL": cluster.dsn(name),
+            "ROOT_API_KEY": ROOT_KEY,
+            "ESCROWGRID_DATA_DIR": str(folder / "data"),
+            "RATE_LIMIT_ENABLED": "false",
+        },
+        folder / "server.log",
+    ).start()
+    yield proc
+    proc.stop()
+    cluster.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def api(api_server: ServerProcess) -> Api:
+    return Api(api_server.url, ROOT_KEY)
 
 
 @pytest.fixture

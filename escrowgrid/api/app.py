@@ -1,69 +1,117 @@
-"""The Litestar application: wiring of settings, pool, routes, errors and middleware."""
+"""The Litestar application: routes, errors, and the middleware around them.
+
+Outside in: request id and access log, metrics, security headers, CORS, authentication,
+rate limiting, then Litestar's routing. Outside Litestar so that requests no route matches
+(404, 405) and refused keys (401, 403) get an id, a log line and a metric too.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-from litestar.openapi import OpenAPIConfig
-from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid import jsonlog
-from escrowgrid.api.errors import http_exception_handler, internal_error_handler
+from escrowgrid.api.auth import Authenticator, AuthMiddleware
+from escrowgrid.api.body_limit import BodyLimitMiddleware
+from escrowgrid.api.catalog import AssetController, AssetTemplateController
+from escrowgrid.api.docs_site import openapi_config
+from escrowgrid.api.errors import (
+    DOMAIN_ERRORS,
+    domain_error_handler,
+    http_exception_handler,
+    internal_error_handler,
+)
+from escrowgrid.api.exact_request import ExactRequest
 from escrowgrid.api.health import HealthController
-from escrowgrid.api.request_context import RequestContextMiddleware
+from escrowgrid.api.institutions import InstitutionController
+from escrowgrid.api.ledger import LedgerController
+from escrowgrid.api.metrics import MetricsController, MetricsMiddleware
+from escrowgrid.api.positions import PositionController
+from escrowgrid.api.rate_limit import RateLimitMiddleware
+from escrowgrid.api.request_context import ASGIApp, RequestContextMiddleware
+from escrowgrid.api.security import SecurityHeadersMiddleware, cors_config
+from escrowgrid.api.services import Services
 from escrowgrid.config import Settings, load_settings
-from escrowgrid.database import open_pool
 
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_app(settings: Settings) -> RequestContextMiddleware:
+def create_app(settings: Settings) -> ASGIApp:
     """Build the ASGI app for the given settings (no I/O until the lifespan starts)."""
     if settings.database_url is None:
         raise ValueError("create_app needs settings.database_url; `escrowgrid serve` resolves it")
-    pool = open_pool(settings.database_url)
+    services = Services.build(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await pool.open(wait=False)
+        await services.start()
         try:
             yield
         finally:
-            await pool.close()
+            await services.stop()
 
     async def provide_settings() -> Settings:
         return settings
 
-    async def provide_pool() -> AsyncConnectionPool:
-        return pool
+    async def provide_services() -> Services:
+        return services
 
-    app = Litestar(
-        route_handlers=[HealthController],
+    async def provide_pool() -> Any:
+        return services.pool
+
+    handlers: dict[Any, Any] = {
+        HTTPException: http_exception_handler,
+        Exception: internal_error_handler,
+    }
+    handlers.update(dict.fromkeys(DOMAIN_ERRORS, domain_error_handler))
+    litestar = Litestar(
+        route_handlers=[
+            HealthController,
+            InstitutionController,
+            AssetTemplateController,
+            AssetController,
+            PositionController,
+            LedgerController,
+            MetricsController,
+        ],
         dependencies={
             "settings": Provide(provide_settings, use_cache=True),
+            "services": Provide(provide_services, use_cache=True),
             "pool": Provide(provide_pool, use_cache=True),
         },
         lifespan=[lifespan],
-        exception_handlers={
-            HTTPException: http_exception_handler,
-            Exception: internal_error_handler,
-        },
+        exception_handlers=handlers,
         request_max_body_size=MAX_BODY_BYTES,
-        openapi_config=OpenAPIConfig(title="escrowgrid", version="0.1.0")
-        if settings.public_docs_enabled
-        else None,
+        request_class=ExactRequest,
+        openapi_config=openapi_config(settings),
+        cors_config=None,
         logging_config=None,
         debug=False,
     )
-    # Outside Litestar, so that requests no route matches (404, 405) get an id and a log line too.
+    app: ASGIApp = RateLimitMiddleware(litestar, settings, services.pool)
+    app = AuthMiddleware(
+        app,
+        Authenticator(settings, services.find_key),
+        services.auth_failures.record,
+        settings.public_docs_enabled,
+    )
+    cors = cors_config(settings)
+    if cors is not None:
+        from litestar.middleware.cors import CORSMiddleware
+
+        app = CORSMiddleware(app=app, config=cors)
+    app = SecurityHeadersMiddleware(app, settings)
+    app = MetricsMiddleware(app)
+    app = BodyLimitMiddleware(app, MAX_BODY_BYTES)
     return RequestContextMiddleware(app)
 
 
-def create_app_from_env() -> RequestContextMiddleware:
+def create_app_from_env() -> ASGIApp:
     """Factory for server workers: settings come from the environment the parent prepared."""
     settings = load_settings()
     jsonlog.configure(settings.log_level)

@@ -5,9 +5,27 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from escrowgrid.command_context import CommandError, Forbidden, NotFound
+from escrowgrid.domain.errors import (
+    DomainError,
+    FieldError,
+    ForbiddenTransition,
+    KeyNotFound,
+    TenancyViolation,
+    ValidationError,
+)
+from escrowgrid.eventlog.errors import (
+    ConcurrencyConflict,
+    EventLogError,
+    IdempotencyMismatch,
+    StoreUnavailable,
+)
 
 log = logging.getLogger("escrowgrid.errors")
 
@@ -48,7 +66,7 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     # Litestar's own details are phrased for developers; keep ours, shorten the framework's.
     message = detail if detail and not detail.startswith(("Not Found", "Method Not")) else generic
     headers = dict(exc.headers or {})
-    return Response(error_body(message, exc.extra or None), status_code=status, headers=headers)
+    return Response(error_body(message), status_code=status, headers=headers)
 
 
 def _validation_details(exc: ValidationException) -> list[dict[str, str]]:
@@ -57,7 +75,10 @@ def _validation_details(exc: ValidationException) -> list[dict[str, str]]:
     for item in extra:
         if isinstance(item, dict):
             key = str(item.get("key") or item.get("source") or "body")
-            out.append({"field": key, "message": str(item.get("message", "is invalid"))})
+            message = str(item.get("message", "is invalid"))
+            if message == f"'{key}'":  # how the framework reports a missing body or field
+                message = "is required"
+            out.append({"field": key, "message": message})
     if not out:
         out.append({"field": "body", "message": str(exc.detail or "is invalid")})
     return out
@@ -70,3 +91,68 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
         extra={"requestId": _request_id(request), "path": request.url.path},
     )
     return Response(error_body("Internal server error"), status_code=HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def _fields(details: list[FieldError]) -> list[dict[str, str]]:
+    return [{"field": d.field, "message": d.message} for d in details]
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Domain, command and event-log refusals as the contract's status codes."""
+    if isinstance(exc, ValidationError):
+        return Response(error_body("Validation failed", _fields(exc.details)), status_code=400)
+    if isinstance(exc, ForbiddenTransition):
+        return Response(error_body(str(exc)), status_code=400)
+    if isinstance(exc, TenancyViolation | Forbidden):
+        return Response(error_body(str(exc) or "Forbidden"), status_code=403)
+    if isinstance(exc, NotFound | KeyNotFound):
+        return Response(error_body(str(exc) or "Not found"), status_code=404)
+    if isinstance(exc, ConcurrencyConflict):
+        return Response(
+            error_body("Conflict: the position changed concurrently; reload and retry"),
+            status_code=409,
+        )
+    if isinstance(exc, IdempotencyMismatch):
+        return Response(error_body(str(exc)), status_code=422)
+    if isinstance(exc, StoreUnavailable):
+        log.error("store unavailable", extra={"requestId": _request_id(request), "error": str(exc)})
+        return Response(error_body("Service unavailable"), status_code=503)
+    if isinstance(exc, DomainError):
+        return Response(error_body(str(exc)), status_code=400)
+    return internal_error_handler(request, exc)
+
+
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (DomainError, CommandError, EventLogError)
+
+
+class FieldProblem(msgspec.Struct):
+    """One bad field of a request."""
+
+    field: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True):
+    """Every error answer: a short message, and for validation errors the fields at fault."""
+
+    error: str
+    details: list[FieldProblem] | None = None
+
+
+def _spec(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=ErrorBody, description=description)
+
+
+# Documented on every route, so clients (and schemathesis) know each error's shape.
+ERROR_RESPONSES: dict[int, ResponseSpec] = {
+    400: _spec("Validation failed, a forbidden move, or a malformed request"),
+    401: _spec("Missing API key, or an invalid or revoked one"),
+    403: _spec("Another institution's resource, a read-only key, or root from a refused address"),
+    404: _spec("Not found"),
+    405: _spec("Method not allowed"),
+    409: _spec("Conflict: the resource changed concurrently"),
+    413: _spec("Request body over 1 MB"),
+    422: _spec("Idempotency-Key reused with a different request"),
+    429: _spec("Rate limit exceeded (see Retry-After)"),
+    503: _spec("The database is unavailable"),
+}

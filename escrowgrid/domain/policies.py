@@ -34,6 +34,9 @@ class PositionPolicy:
         return config
 
 
+_POLICY_FIELDS = frozenset({"minAmount", "maxAmount", "allowedCurrencies"})
+
+
 def parse_position_policy(obj: object) -> PositionPolicy:
     """Parse `{"minAmount"?, "maxAmount"?, "allowedCurrencies"?}`; errors name "position.*".
 
@@ -45,6 +48,11 @@ def parse_position_policy(obj: object) -> PositionPolicy:
         errors.add("position", "must be an object")
         errors.raise_if_any()
     assert isinstance(obj, dict)
+    for unknown in sorted(set(obj) - _POLICY_FIELDS, key=str):
+        # A misspelt limit silently ignored would be a limit not enforced.
+        errors.add(
+            f"position.{unknown}", "is not a known limit (minAmount, maxAmount, allowedCurrencies)"
+        )
     min_amount = max_amount = None
     if obj.get("minAmount") is not None:
         min_amount = errors.check(lambda: parse_amount(obj["minAmount"], "position.minAmount"))

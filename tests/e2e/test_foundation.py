@@ -40,9 +40,13 @@ def test_health_and_request_id(server: ServerProcess) -> None:
 
 
 def test_unknown_route_and_wrong_method_are_json(server: ServerProcess) -> None:
-    r = httpx.get(server.url + "/no/such/route")
+    key = {"X-API-KEY": ROOT_KEY}
+    r = httpx.get(server.url + "/no/such/route", headers=key)
     assert r.status_code == 404 and r.json() == {"error": "Not found"}
     assert "x-request-id" in r.headers
+    # Without a key the answer does not reveal which routes exist.
+    r = httpx.get(server.url + "/no/such/route")
+    assert r.status_code == 401 and "x-request-id" in r.headers
     r = httpx.delete(server.url + "/health")
     assert r.status_code == 405 and r.json()["error"] == "Method not allowed"
 

@@ -128,3 +128,14 @@ def test_policy_id_is_deterministic_per_institution_and_region() -> None:
     assert policy_id(institution, Region.US) == policy_id(institution, Region.US)
     assert policy_id(institution, Region.US) != policy_id(institution, Region.SG)
     assert policy_id(institution, Region.US) != policy_id(uuid4(), Region.US)
+
+
+def test_unknown_limits_are_refused_not_ignored() -> None:
+    import pytest
+
+    from escrowgrid.domain.errors import ValidationError
+    from escrowgrid.domain.policies import parse_position_policy
+
+    with pytest.raises(ValidationError) as caught:
+        parse_position_policy({"maxAmmount": "5"})
+    assert [d.field for d in caught.value.details] == ["position.maxAmmount"]

@@ -1,0 +1,137 @@
+"""The auditor's view: ledger events, the global event feed, the digest, the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get
+from litestar.params import Parameter
+
+from escrowgrid.api.answers import answer
+from escrowgrid.api.commanding import actor_of
+from escrowgrid.api.errors import ERROR_RESPONSES
+from escrowgrid.api.scoping import ensure_visible, institution_filter, query_id
+from escrowgrid.api.services import Services
+from escrowgrid.command_context import Forbidden, NotFound
+from escrowgrid.domain.errors import ValidationError
+from escrowgrid.eventlog.reader import read_after, read_tenant_after
+from projections import queries
+from projections.views import AuditEventView, LedgerEventView, Page
+
+_decode = msgspec.json.Decoder()
+
+
+class FeedEvent(msgspec.Struct, rename="camel"):
+    position: int
+    stream_id: Any
+    version: int
+    type: str
+    institution_id: Any
+    recorded_at: Any
+    prev_hash: str | None
+    hash: str
+    payload: Any
+    meta: dict[str, Any]
+
+
+class Feed(msgspec.Struct, rename="camel"):
+    data: list[FeedEvent]
+    next_after: int
+    has_more: bool
+
+
+def _time(value: str | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError.single(field, "must be an ISO 8601 date-time") from None
+    if at.tzinfo is None:
+        raise ValidationError.single(field, "must carry a time zone (e.g. Z)")
+    return at
+
+
+class LedgerController(Controller):
+    path = ""
+    tags = ["ledger"]
+
+    @get("/ledger-events", responses=ERROR_RESPONSES, operation_id="listLedgerEvents")
+    async def ledger_events(
+        self,
+        request: Request[Any, Any, Any],
+        services: Services,
+        position_id: Annotated[str | None, Parameter(query="positionId")] = None,
+    ) -> Response[list[LedgerEventView]]:
+        actor = actor_of(request)
+        pid = query_id(position_id, "positionId")
+        if pid is None and not actor.is_root:
+            raise Forbidden("Forbidden: positionId is required for institution keys")
+        async with services.pool.connection() as conn:
+            if pid is not None:
+                position = await queries.get_position(conn, pid)
+                if position is None:
+                    raise NotFound("Position not found")
+                ensure_visible(actor, position.institution_id)
+            found = await queries.list_ledger_events(conn, position_id=pid, institution_id=None)
+        return answer(found)
+
+    @get("/events", responses=ERROR_RESPONSES, operation_id="listEvents")
+    async def events(
+        self,
+        request: Request[Any, Any, Any],
+        services: Services,
+        after: Annotated[int, Parameter(ge=0, query="after")] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=1000, query="limit")] = 100,
+    ) -> Response[Feed]:
+        actor = actor_of(request)
+        async with services.pool.connection() as conn:
+            if actor.is_root:
+                records = await read_after(conn, after, limit + 1)
+            else:
+                assert actor.institution_id is not None
+                records = await read_tenant_after(conn, actor.institution_id, after, limit + 1)
+        more = len(records) > limit
+        records = records[:limit]
+        data = [
+            FeedEvent(
+                position=r.position, stream_id=r.stream_id, version=r.version,
+                type=r.topic.rsplit(":", 1)[-1], institution_id=r.tenant_id,
+                recorded_at=r.recorded_at,
+                prev_hash=None if r.prev_hash is None else r.prev_hash.hex(),
+                hash=r.hash.hex(), payload=_decode.decode(r.state), meta=r.meta,
+            )
+            for r in records
+        ]  # fmt: skip
+        return answer(Feed(data, records[-1].position if records else after, more))
+
+    @get("/ledger/digest", responses=ERROR_RESPONSES, operation_id="getLedgerDigest")
+    async def digest(self, services: Services) -> Response[dict[str, Any]]:
+        async with services.pool.connection() as conn:
+            position, digest = await queries.current_digest(conn)
+        return answer({"position": position, "digest": digest, "algorithm": "sha256-chain-v1"})
+
+    @get("/audit-events", responses=ERROR_RESPONSES, operation_id="listAuditEvents")
+    async def audit_events(
+        self,
+        request: Request[Any, Any, Any],
+        services: Services,
+        institution_id: Annotated[str | None, Parameter(query="institutionId")] = None,
+        action: Annotated[str | None, Parameter(query="action", max_length=100)] = None,
+        since: Annotated[str | None, Parameter(query="since")] = None,
+        until: Annotated[str | None, Parameter(query="until")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=1000, query="limit")] = 100,
+        offset: Annotated[int, Parameter(ge=0, query="offset")] = 0,
+    ) -> Response[Page[AuditEventView]]:
+        actor = actor_of(request)
+        if not actor.is_root and actor.role.value != "admin":
+            raise Forbidden("Forbidden: an admin key of the institution is required")
+        iid = institution_filter(actor, query_id(institution_id, "institutionId"))
+        async with services.pool.connection() as conn:
+            page = await queries.list_audit_events(
+                conn, institution_id=iid, action=action, since=_time(since, "since"),
+                until=_time(until, "until"), limit=limit, offset=offset,
+            )  # fmt: skip
+        return answer(page)

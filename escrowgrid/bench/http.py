@@ -1,0 +1,252 @@
+"""`escrowgrid bench http`: the service over HTTP on PostgreSQL, at a fixed concurrency.
+
+Starts a durable private PostgreSQL and `escrowgrid serve` (WEB_CONCURRENCY workers), seeds an
+institution, key, template and asset over HTTP, then runs three phases: position creates,
+moves (CREATED -> FUNDED -> PARTIALLY_RELEASED -> RELEASED) and `GET /positions/{id}` reads.
+Reports ops/s, p50/p99 and the CPU used by the generator, the service and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from escrowgrid.bench.http_client import Connection
+from escrowgrid.bench.stats import Sample
+from escrowgrid.embedded_pg import EmbeddedPostgres
+
+
+@dataclass(frozen=True)
+class HttpBenchConfig:
+    seconds: float = 10.0
+    concurrency: int = 16
+    workers: int = 2
+
+
+@dataclass
+class Phase:
+    sample: Sample
+    cpu: dict[str, float]  # share of one core, by process group
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            times = proc.cpu_times()
+            total += times.user + times.system
+            for child in proc.children(recursive=True):
+                with_times = child.cpu_times()
+                total += with_times.user + with_times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+class _Meter:
+    """CPU seconds of the generator, the service tree and the PostgreSQL tree."""
+
+    def __init__(self, service_pid: int, postmaster_pid: int) -> None:
+        self.groups = {"generator": [os.getpid()], "service": [service_pid]}
+        self.groups["postgres"] = [postmaster_pid]
+
+    def read(self) -> dict[str, float]:
+        out = {}
+        for name, pids in self.groups.items():
+            if name == "generator":
+                t = psutil.Process().cpu_times()
+                out[name] = t.user + t.system
+            else:
+                out[name] = _cpu(pids)
+        return out
+
+
+async def _phase(
+    name: str,
+    config: HttpBenchConfig,
+    port: int,
+    key: str,
+    meter: _Meter,
+    op: Callable[[Connection, int], Awaitable[bool]],
+) -> Phase:
+    sample = Sample(name, config.concurrency)
+    conns = [Connection("127.0.0.1", port, {"X-API-KEY": key}) for _ in range(config.concurrency)]
+    deadline = time.perf_counter() + config.seconds
+
+    async def worker(index: int) -> None:
+        conn = conns[index]
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            ok = await op(conn, index)
+            elapsed = time.perf_counter() - t0
+            if ok is None:  # nothing left to do
+                return
+            if ok:
+                sample.latencies.append(elapsed)
+            else:
+                sample.errors += 1
+
+    before = meter.read()
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(config.concurrency)))
+    sample.elapsed = time.perf_counter() - started
+    after = meter.read()
+    for conn in conns:
+        await conn.close()
+    cpu = {k: (after[k] - before[k]) / sample.elapsed for k in after}
+    return Phase(sample, cpu)
+
+
+async def _drive(config: HttpBenchConfig, port: int, root: str, meter: _Meter) -> list[Phase]:
+    setup = Connection("127.0.0.1", port, {"X-API-KEY": root})
+
+    async def post(conn: Connection, path: str, body: dict[str, Any]) -> Any:
+        reply = await conn.request("POST", path, json.dumps(body).encode())
+        assert reply.status in (200, 201), (path, reply.status, reply.body[:200])
+        return json.loads(reply.body)
+
+    inst = await post(setup, "/institutions", {"name": "Bench", "regions": ["US"]})
+    key = (
+        await post(setup, f"/institutions/{inst['id']}/api-keys", {"label": "b", "role": "admin"})
+    )["apiKey"]
+    admin = Connection("127.0.0.1", port, {"X-API-KEY": key})
+    template = await post(admin, "/asset-templates", {
+        "code": "CONSTR_ESCROW", "name": "Escrow", "vertical": "CONSTRUCTION", "region": "US",
+        "config": {"currency": "USD", "region": "US"},
+    })  # fmt: skip
+    asset = await post(admin, "/assets", {"templateId": template["id"], "label": "Tower"})
+    await setup.close()
+    await admin.close()
+
+    created: list[list[str]] = [[] for _ in range(config.concurrency)]
+    create_body = json.dumps({
+        "assetId": asset["id"], "holderReference": "h", "currency": "USD", "amount": "100.00",
+    }).encode()  # fmt: skip
+
+    async def create(conn: Connection, worker: int) -> bool:
+        reply = await conn.request("POST", "/positions", create_body)
+        if reply.status != 201:
+            return False
+        created[worker].append(json.loads(reply.body)["id"])
+        return True
+
+    steps = (
+        json.dumps({"toState": "FUNDED"}).encode(),
+        json.dumps({"toState": "PARTIALLY_RELEASED", "amount": "25.5"}).encode(),
+        json.dumps({"toState": "RELEASED"}).encode(),
+    )
+    plans: list[Any] = []  # each worker moves the positions it created, once they exist
+
+    async def move(conn: Connection, worker: int) -> Any:
+        step = next(plans[worker], None)
+        if step is None:
+            return None
+        reply = await conn.request("POST", f"/positions/{step[0]}/transition", step[1])
+        return reply.status == 200
+
+    everything: list[str] = []  # filled once the creates are done
+    rng = random.Random(7)
+
+    async def read(conn: Connection, worker: int) -> bool:
+        reply = await conn.request("GET", f"/positions/{rng.choice(everything)}")
+        return reply.status == 200
+
+    phases = [await _phase("http: position create", config, port, key, meter, create)]
+    everything.extend(pid for ids in created for pid in ids)
+    plans.extend(iter([(pid, s) for pid in ids for s in steps]) for ids in created)
+    phases.append(await _phase("http: position move", config, port, key, meter, move))
+    phases.append(await _phase("http: position read", config, port, key, meter, read))
+    return phases
+
+
+def run(config: HttpBenchConfig, data_root: Path) -> str:
+    data_root.mkdir(parents=True, exist_ok=True)
+    pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="bench-http-", dir=data_root)))
+    pg.start()
+    port = _free_port()
+    root = secrets.token_urlsafe(24)
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg.dsn,
+        "ROOT_API_KEY": root,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": str(config.workers),
+        "RATE_LIMIT_ENABLED": "false",
+        "ESCROWGRID_DATA_DIR": str(pg.data_dir / "service"),
+    }
+    service = subprocess.Popen(
+        [sys.executable, "-m", "escrowgrid.cli", "serve"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_healthy(port)
+        postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
+        phases = asyncio.run(_drive(config, port, root, _Meter(service.pid, postmaster)))
+    finally:
+        # The whole process group: Granian's workers must not outlive their parent.
+        os.killpg(service.pid, signal.SIGINT)
+        try:
+            service.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(service.pid, signal.SIGKILL)
+            service.wait()
+        pg.destroy()
+    return _report(phases, config)
+
+
+def _wait_healthy(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if b" 200 " in sock.recv(200):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the service did not become ready")
+
+
+def _report(phases: list[Phase], config: HttpBenchConfig) -> str:
+    lines = [
+        "| scenario | concurrency | ops | ops/s | p50 ms | p99 ms | non-2xx "
+        "| CPU generator | CPU service | CPU postgres |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in phases:
+        s = p.sample
+        lines.append(
+            f"| {s.name} | {s.writers} | {len(s.latencies)} | {s.ops_per_s:,.0f} | "
+            f"{s.percentile_ms(50):.2f} | {s.percentile_ms(99):.2f} | {s.errors} | "
+            f"{p.cpu['generator']:.0%} | {p.cpu['service']:.0%} | {p.cpu['postgres']:.0%} |"
+        )
+    lines.append("")
+    lines.append(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; service workers: "
+        f"{config.workers}; {config.seconds:.0f} s per phase; CPU as a share of one core"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,160 @@
+"""The shapes queries return: the contract's JSON objects as msgspec Structs (camelCase).
+
+Money is Decimal (trailing zeros trimmed: 12.5, not 12.50000000), timestamps are UTC
+datetimes, aggregate ids are UUID. Ids the domain keeps as strings (API keys, lifecycle
+entries) stay strings. Fields marked "extra" are additions to the contract's shapes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import msgspec
+
+T = TypeVar("T")
+
+
+class Pagination(msgspec.Struct, rename="camel", frozen=True):
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class Page(msgspec.Struct, Generic[T], rename="camel", frozen=True):
+    """`{"data": [...], "pagination": {...}}`."""
+
+    data: list[T]
+    pagination: Pagination
+
+
+class InstitutionView(msgspec.Struct, rename="camel", frozen=True):
+    id: UUID
+    name: str
+    regions: list[str]
+    verticals: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ApiKeyAuth(msgspec.Struct, rename="camel", frozen=True):
+    """What authentication needs from a key found by its hash (revoked keys included)."""
+
+    id: str
+    institution_id: UUID
+    role: str
+    revoked_at: datetime | None
+
+
+class ApiKeyView(msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit_defaults=True):
+    id: str
+    institution_id: UUID
+    label: str
+    role: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class PositionLimits(msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit_defaults=True):
+    min_amount: Decimal | None = None
+    max_amount: Decimal | None = None
+    allowed_currencies: list[str] | None = None
+
+
+class PolicyConfig(msgspec.Struct, rename="camel", frozen=True):
+    region: str
+    position: PositionLimits
+
+
+class PolicyView(msgspec.Struct, rename="camel", frozen=True):
+    id: UUID
+    institution_id: UUID
+    region: str
+    config: PolicyConfig
+    created_at: datetime
+    updated_at: datetime
+
+
+class AssetTemplateView(msgspec.Struct, rename="camel", frozen=True):
+    id: UUID
+    institution_id: UUID
+    code: str
+    name: str
+    vertical: str
+    region: str
+    config: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class AssetView(msgspec.Struct, rename="camel", frozen=True):
+    id: UUID
+    institution_id: UUID
+    template_id: UUID
+    label: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class LifecycleEvent(msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit_defaults=True):
+    """One step of a position's life; `fromState` is null for the first."""
+
+    id: str
+    position_id: UUID
+    from_state: str | None  # no default: always present, null for the creation
+    to_state: str
+    reason: str | None = None
+    at: datetime
+    metadata: dict[str, Any] | None = None
+    amount: Decimal | None = None  # extra: money released by this step
+
+
+class PositionView(msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit_defaults=True):
+    id: UUID
+    institution_id: UUID
+    asset_id: UUID
+    holder_reference: str
+    currency: str
+    amount: Decimal
+    state: str
+    external_reference: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    events: list[LifecycleEvent]
+    template_id: UUID  # extra
+    released_amount: Decimal  # extra
+    remaining_amount: Decimal  # extra
+
+
+class LedgerEventView(
+    msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit_defaults=True
+):
+    id: str
+    kind: str  # POSITION_CREATED | POSITION_STATE_CHANGED
+    position_id: UUID
+    at: datetime
+    previous_state: str | None = None
+    new_state: str | None = None
+    payload: dict[str, Any] | None = None
+    institution_id: UUID  # extra
+    log_position: int  # extra: the event's position in the log
+
+
+class AuditEventView(msgspec.Struct, rename="camel", frozen=True):
+    """One command: who, what, when, from where, and where it landed in the log."""
+
+    id: int  # the log position of the command's first event
+    position: int  # the log position of its last event (what a reader waits for)
+    action: str | None
+    actor_key_id: str | None
+    actor_role: str | None
+    institution_id: UUID | None
+    request_id: str | None
+    client_addr: str | None
+    at: datetime
+    stream_ids: list[UUID]
+    event_count: int
