@@ -1,10 +1,9 @@
 """`escrowgrid verify`: recompute the hash chains and the ledger digest, and rebuild every read
-model beside the live one to compare them row by row. Exit 1 names the first mismatch.
+model beside the live one to compare them row by row. Exit 1 names the first mismatch."""
 
-- `--digest POSITION:HASH` also checks a digest published earlier against the log.
-- `--export FILE` writes the log as JSON lines an auditor can check offline with
-  `python -m projections.offline_check FILE` (algorithm in docs/read-side.md).
-"""
+# - `--digest POSITION:HASH` also checks a digest published earlier against the log.
+# - `--export FILE` writes the log as JSON lines an auditor can check offline with
+#   `python -m projections.offline_check FILE` (algorithm in docs/read-side.md).
 
 from __future__ import annotations
 
@@ -142,12 +141,10 @@ def _exporter(out: TextIO) -> Callable[[RecordedEvent], None]:
 
 
 async def compare_models(conninfo: str, progress: Progress | None = None) -> Mismatch | None:
-    """Rebuild every read model into `eg_verify_*` and compare it with the live tables.
-
-    The copies are built up to where the live models were when it started, then, in one
-    REPEATABLE READ transaction, brought to exactly the live models' positions in that snapshot
-    and compared: a runner may keep projecting meanwhile without making a false mismatch.
-    """
+    """Rebuild every read model into `eg_verify_*` and compare it with the live tables."""
+    # The copies are built up to where the live models were when it started, then, in one
+    # REPEATABLE READ transaction, brought to exactly the live models' positions in that snapshot
+    # and compared: a runner may keep projecting meanwhile without making a false mismatch.
     async with ScratchBuild(conninfo, list(ALL), "verify") as build:
         await build.prepare(resume=False)
         try:

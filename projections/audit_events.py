@@ -1,9 +1,8 @@
-"""Read model `audit_events`: one row per command, from the audit metadata of its events.
+"""Read model `audit_events`: one row per command, from the audit metadata of its events."""
 
-The log has no command id, so a command is a run of consecutive events with the same
-metadata (the command layer writes one metadata object per command; requestId tells requests
-apart). A run can straddle two batches: the first run of a batch then extends the last row.
-"""
+# The log has no command id, so a command is a run of consecutive events with the same
+# metadata (the command layer writes one metadata object per command; requestId tells requests
+# apart). A run can straddle two batches: the first run of a batch then extends the last row.
 
 from __future__ import annotations
 

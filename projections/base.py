@@ -48,9 +48,9 @@ class Target:
         return sql.Identifier(self.schema, name)
 
     def sql(self, template: str) -> str:
-        """`template` with each `{table}` as this schema's table (built once, then cached):
-        the live runner runs a dozen statements per batch, and composing them every time
-        cost more than running them."""
+        """`template` with each `{table}` as this schema's table, built once then cached."""
+        # The live runner runs a dozen statements per batch; composing them each time with
+        # psycopg.sql cost more than running them.
         return _render(self.schema, template)
 
 
@@ -64,13 +64,12 @@ SMALL_BATCH = 500  # rows: up to this many go in one INSERT ... FROM unnest, mor
 
 
 class Projection(ABC):
-    """One read model: its tables, the events it reads, and how a batch of them changes rows.
+    """One read model: its tables, the events it reads, and how a batch of them changes rows."""
 
-    A batch goes in two steps: `plan` (pure Python: decode the events and fold them into rows)
-    and `write` (the statements), which runs inside the caller's transaction, the one that also
-    advances the tracking position: that is what makes projection exactly-once. Rebuilds plan
-    the next batch while PostgreSQL is still writing the current one.
-    """
+    # A batch goes in two steps: `plan` (pure Python: decode the events and fold them into rows)
+    # and `write` (the statements), which runs inside the caller's transaction, the one that also
+    # advances the tracking position: that is what makes projection exactly-once. Rebuilds plan
+    # the next batch while PostgreSQL is still writing the current one.
 
     name: ClassVar[str]
     tables: ClassVar[tuple[str, ...]]
@@ -93,6 +92,12 @@ class Projection(ABC):
     ) -> None:
         """Plan and write one batch."""
         await self.write(conn, target, self.plan(events))
+
+    def bulk_statements(self, target: Target, upto: int) -> list[tuple[str, list[Any]]]:
+        """Set-based statements building the model from empty up to `upto` ([] when none)."""
+        # They must give the rows `apply` would, may run at the same time on separate
+        # connections, and one returning a non-NULL text names what `apply` would refuse.
+        return []
 
 
 _SPECIAL = re.compile(r'[{}",\\\s]')
@@ -119,11 +124,9 @@ async def copy_rows(
     columns: Sequence[str],
     rows: Sequence[Sequence[object]],
 ) -> None:
-    """Insert rows given as text PostgreSQL parses (uuid, numeric, timestamptz, jsonb, lists).
-
-    COPY for bulk. A live batch goes as one INSERT ... SELECT FROM unnest(array literals):
-    one round trip where COPY takes two, which under load is most of a batch's time.
-    """
+    """Insert rows given as text PostgreSQL parses (uuid, numeric, timestamptz, jsonb, lists)."""
+    # COPY for bulk. A live batch goes as one INSERT ... SELECT FROM unnest(array literals):
+    # one round trip where COPY takes two, which under load is most of a batch's time.
     if not rows:
         return
     if len(rows) <= SMALL_BATCH:
@@ -181,11 +184,9 @@ async def update_rows(
     expected: int,
     what: str,
 ) -> None:
-    """Run an UPDATE ... FROM unnest(arrays) and insist that it touched every row it named.
-
-    Each column goes as one array literal (text the statement casts): psycopg's list adapter
-    costs about 1.5 us per element, which was a tenth of a rebuild.
-    """
+    """Run an UPDATE ... FROM unnest(arrays) and insist that it touched every row it named."""
+    # Each column goes as one array literal (text the statement casts): psycopg's list adapter
+    # costs about 1.5 us per element, which was a tenth of a rebuild.
     params = [array_literal(column) for column in columns]
     cur = await conn.execute(statement, params, prepare=False)
     if cur.rowcount != expected:

@@ -1,8 +1,7 @@
-"""One step of any projector: read the next batch for a set of projections and apply it.
+"""One step of any projector: read the next batch for a set of projections and apply it."""
 
-Shared by the live runner (into the live tables) and by rebuild/verify (into scratch tables):
-the same handlers and the same batching, whatever the target, is what makes rebuild equal live.
-"""
+# Shared by the live runner (into the live tables) and by rebuild/verify (into scratch tables):
+# the same handlers and the same batching, whatever the target, is what makes rebuild equal live.
 
 from __future__ import annotations
 
@@ -30,11 +29,10 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Events read for a set of steps, and the log position the batch accounts for.
+    """Events read for a set of steps, and the log position the batch accounts for."""
 
-    `reached` is past the last event when the batch ends at the head: positions with no
-    event of interest still count as passed, or waiters would wait for them forever.
-    """
+    # `reached` is past the last event when the batch ends at the head: positions with no
+    # event of interest still count as passed, or waiters would wait for them forever.
 
     events: list[LogEvent]
     reached: int
@@ -87,10 +85,8 @@ class Planned:
 
 
 def plan_batch(steps: Sequence[Step], positions: Mapping[str, int], batch: Batch) -> Planned:
-    """Give each step the events past its own position and of its topics, and plan them.
-
-    Pure Python: a rebuild does this for the next batch while the current one is written.
-    """
+    """Give each step the events past its own position and of its topics, and plan them."""
+    # Pure Python: a rebuild does this for the next batch while the current one is written.
     plans: list[tuple[Step, Any]] = []
     reached: dict[str, int] = {}
     consumed: dict[str, int] = {}

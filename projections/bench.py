@@ -1,11 +1,10 @@
-"""Read-side benchmarks (figures for docs/read-side.md), each on its own durable PostgreSQL.
+"""Read-side benchmarks (figures for docs/read-side.md), each on its own durable PostgreSQL."""
 
-- `escrowgrid projections bench-rebuild --events N`: generate a log of N events with the real
-  aggregates, then rebuild the positions read model from it (and then every read model).
-- `escrowgrid projections bench-live`: concurrent commands for a while with the runner in
-  another process; per command, the time from its durable commit to every read model showing
-  it (what read-your-writes waits), and the command's own latency beside it.
-"""
+# - `escrowgrid projections bench-rebuild --events N`: generate a log of N events with the real
+#   aggregates, then rebuild the positions read model from it (and then every read model).
+# - `escrowgrid projections bench-live`: concurrent commands for a while with the runner in
+#   another process; per command, the time from its durable commit to every read model showing
+#   it (what read-your-writes waits), and the command's own latency beside it.
 
 from __future__ import annotations
 
@@ -239,12 +238,10 @@ class _Load:
 async def _run_load(
     dsn: str, seconds: float, writers: int, *, wait: bool
 ) -> tuple[list[float], list[float]]:
-    """Commands for `seconds`: (append latencies, commit-to-visible lags of waited commands).
-
-    wait=False: writers append as fast as they can (the write load of the write-model
-    benchmark; the lag is measured by an observer process); wait=True: each writer waits for
-    its command to be visible before the next one (read-your-writes, as the API does).
-    """
+    """Commands for `seconds`: (append latencies, commit-to-visible lags of waited commands)."""
+    # wait=False: writers append as fast as they can (the write load of the write-model
+    # benchmark; the lag is measured by an observer process); wait=True: each writer waits for
+    # its command to be visible before the next one (read-your-writes, as the API does).
     pool = open_pool(dsn, min_size=2, max_size=8)
     await pool.open(wait=True)
     appender = Appender(pool)

@@ -1,10 +1,9 @@
-"""Building read models from the log into scratch copies, fast: large batches, pipelined.
+"""Building read models from the log into scratch copies, fast: large batches, pipelined."""
 
-One connection reads the next batch while another applies and commits the current one, so
-PostgreSQL's work (the SELECT, the COPY, the commit) overlaps Python's (decoding, folding).
-Every batch commits the copy's rows with the copy's own tracking row, so an interrupted build
-resumes where it stopped.
-"""
+# One connection reads the next batch while another applies and commits the current one, so
+# PostgreSQL's work (the SELECT, the COPY, the commit) overlaps Python's (decoding, folding).
+# Every batch commits the copy's rows with the copy's own tracking row, so an interrupted build
+# resumes where it stopped.
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from projections import scratch, tracking
-from projections.base import Projection, Target
+from projections.base import Projection, ProjectionError, Target
 from projections.batches import (
     Planned,
     Step,
@@ -31,6 +30,28 @@ from projections.connect import close_quietly, connect
 from projections.progress import Progress
 
 BULK_BATCH = 50_000
+
+
+async def events_between(
+    conn: AsyncConnection[Any], models: Sequence[ScratchModel], after: int, upto: int
+) -> int:
+    """How many events in (after, upto] the models read (for progress and reports)."""
+    topics: set[str] | None = set()
+    for model in models:
+        if model.projection.topics is None or topics is None:
+            topics = None
+        else:
+            topics |= model.projection.topics
+    query = "SELECT count(*) FROM events WHERE position > %s AND position <= %s"
+    params: list[object] = [after, upto]
+    if topics is not None:
+        query += " AND topic = ANY(%s)"
+        params.append(list(topics))
+    cur = await conn.execute(query, params)
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
 FINISH_PARALLEL = 3
 
 
@@ -103,29 +124,70 @@ class ScratchBuild:
     async def head(self) -> int:
         return await head_position(self.writer)
 
-    async def catch_up(self, upto: int, progress: Progress | None = None) -> int:
-        """Build every copy up to `upto`; returns the number of events read."""
+    async def catch_up(self, upto: int, progress: Progress | None = None) -> None:
+        """Build every copy up to `upto`. Progress counts log positions passed by the slowest."""
+        start = min((m.position for m in self.models), default=upto)
+        for model in self.models:
+            bulk = model.projection.bulk_statements(model.step.target, upto)
+            if model.position == 0 < upto and bulk:
+                await self._bulk(model, bulk, upto)
         behind = [m for m in self.models if m.position < upto]
         if not behind:
-            return 0
+            if progress is not None:
+                progress.advance(upto - start)
+            return
+        if progress is not None:
+            progress.advance(min(m.position for m in behind) - start)
         assert self._reader is not None
         steps = [m.step for m in behind]
         queue: asyncio.Queue[tuple[Planned, int] | None] = asyncio.Queue(maxsize=2)
         positions = {m.name: m.position for m in behind}
         reader = asyncio.create_task(self._read(self._reader, steps, positions, upto, queue))
-        read = 0
         try:
             while (item := await queue.get()) is not None:
-                planned, count = item
+                planned, passed = item
                 await self._write(behind, planned)
-                read += count
                 if progress is not None:
-                    progress.advance(count)
+                    progress.advance(passed)
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
-        return read
+
+    async def _bulk(
+        self, model: ScratchModel, statements: list[tuple[str, list[Any]]], upto: int
+    ) -> None:
+        """Build an empty copy up to `upto` with the model's set-based statements, side by side."""
+        # Each statement commits on its own; the tracking row moves only after all did. An
+        # interruption leaves the tracking row at 0, and the next attempt starts by emptying.
+        target = model.step.target
+        for table in model.projection.tables:
+            await self.writer.execute(target.sql(f"TRUNCATE {{{table}}}"))
+
+        async def run(statement: str, params: list[Any]) -> None:
+            conn = await connect(self.conninfo, f"escrowgrid-{self.kind}")
+            try:
+                async with conn.transaction():
+                    # Sorts and hashes of a whole log stay in memory (one admin session).
+                    await conn.execute("SET LOCAL work_mem = '512MB'")
+                    cur = await conn.execute(statement, params)
+                    row = await cur.fetchone() if cur.description else None
+                    if row is not None and row[0] is not None:
+                        raise ProjectionError(f"{model.name}: {row[0]}")
+            finally:
+                await close_quietly(conn)
+
+        try:
+            async with asyncio.TaskGroup() as group:  # one fails: the others are cancelled
+                for statement, params in statements:
+                    group.create_task(run(statement, params))
+        except BaseExceptionGroup as failed:
+            named: list[BaseException] = [
+                e for e in failed.exceptions if isinstance(e, ProjectionError)
+            ]
+            raise (named or list(failed.exceptions))[0] from None
+        await tracking.advance(self.writer, {model.name: upto}, target)
+        model.position = upto
 
     async def _read(
         self,
@@ -140,7 +202,7 @@ class ScratchBuild:
             batch = await read_for(conn, steps, after, upto, self.batch_size)
             planned = plan_batch(steps, positions, batch)
             positions = planned.positions
-            await queue.put((planned, len(batch.events)))
+            await queue.put((planned, min(positions.values()) - after))
         await queue.put(None)
 
     async def _write(self, models: list[ScratchModel], planned: Planned) -> None:

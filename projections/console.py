@@ -12,7 +12,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from projections import lag, locks
+from projections.base import ProjectionError
 from projections.connect import close_quietly, connect
+from projections.payloads import PayloadError
 from projections.rebuild import rebuild
 from projections.registry import select
 from projections.runner import ProjectionRunner
@@ -20,10 +22,8 @@ from projections.runner import ProjectionRunner
 
 @contextlib.contextmanager
 def bulk_gc() -> Iterator[None]:
-    """Fewer garbage collections while a batch command builds millions of short-lived rows.
-
-    Only for one-off commands (rebuild, verify, benchmarks), never inside the API process.
-    """
+    """Fewer garbage collections while a batch command builds millions of short-lived rows."""
+    # Only for one-off commands (rebuild, verify, benchmarks), never inside the API process.
     before = gc.get_threshold()
     gc.set_threshold(200_000, 50, 1000)
     try:
@@ -104,8 +104,13 @@ def status(conninfo: str, names: Sequence[str], *, as_json: bool, out: TextIO) -
 
 def rebuild_command(conninfo: str, names: Sequence[str], *, batch_size: int, out: TextIO) -> int:
     """Rebuild and swap in; the progress bar goes to stderr, the summary to `out`."""
-    with bulk_gc():
-        report = asyncio.run(rebuild(conninfo, names or None, batch_size=batch_size))
+    try:
+        with bulk_gc():
+            report = asyncio.run(rebuild(conninfo, names or None, batch_size=batch_size))
+    except (ProjectionError, PayloadError) as exc:
+        # The live runner is stuck on the same event; the copy built so far resumes next time.
+        print(f"escrowgrid: rebuild stopped at an event it cannot project: {exc}", file=sys.stderr)
+        return 1
     resumed = f" (resumed: {', '.join(report.resumed)})" if report.resumed else ""
     out.write(
         f"escrowgrid: rebuilt {', '.join(report.names)} up to position {report.position}: "

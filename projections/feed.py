@@ -1,11 +1,10 @@
-"""Reading the log for projectors: lean batches of events in log order.
+"""Reading the log for projectors: lean batches of events in log order."""
 
-Gap-safe for the reason eventlog.reader.read_after gives: every append holds `LOCK TABLE events
-IN EXCLUSIVE MODE` until it commits, so nothing can appear below a position already read. The
-query asks PostgreSQL for ids and times as text (projectors pass them straight back to it) and
-runs on a binary cursor; that reads about 3.5x as many rows per second as read_after, which
-builds UUID, datetime and dict objects for every row.
-"""
+# Gap-safe for the reason eventlog.reader.read_after gives: every append holds `LOCK TABLE events
+# IN EXCLUSIVE MODE` until it commits, so nothing can appear below a position already read. The
+# query asks PostgreSQL for ids and times as text (projectors pass them straight back to it) and
+# runs on a binary cursor; that reads about 3.5x as many rows per second as read_after, which
+# builds UUID, datetime and dict objects for every row.
 
 from __future__ import annotations
 
@@ -54,11 +53,9 @@ async def read_batch(
     with_meta: bool = False,
     with_hash: bool = False,
 ) -> list[LogEvent]:
-    """Up to `limit` events with after < position (<= upto), in log order.
-
-    `topics` (None: all) filters in the database, so a rebuild of one read model reads only
-    its own events; columns no projector needs are not fetched (each costs about 0.3 us).
-    """
+    """Up to `limit` events with after < position (<= upto), in log order."""
+    # `topics` (None: all) filters in the database, so a rebuild of one read model reads only
+    # its own events; columns no projector needs are not fetched (each costs about 0.3 us).
     wanted = (with_context, with_meta, with_hash)
     params: list[object] = [after]
     if upto is not None:

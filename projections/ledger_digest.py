@@ -1,8 +1,7 @@
-"""Read model `ledger_digest`: the ledger digest at the tracked position, for GET /ledger/digest.
+"""Read model `ledger_digest`: the ledger digest at the tracked position, for GET /ledger/digest."""
 
-The digest is eventlog.hashing.digest_step folded over every event's hash in log order, from
-GENESIS (docs/read-side.md describes it for auditors); `escrowgrid verify` recomputes it.
-"""
+# The digest is eventlog.hashing.digest_step folded over every event's hash in log order, from
+# GENESIS (docs/read-side.md describes it for auditors); `escrowgrid verify` recomputes it.
 
 from __future__ import annotations
 

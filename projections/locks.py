@@ -18,11 +18,9 @@ def lock_key(name: str) -> int:
 
 
 async def try_acquire(conn: AsyncConnection[Any], names: Iterable[str]) -> set[str]:
-    """Take every free lock among `names` for this session; return the names now held.
-
-    Session-level locks: they last until released or until the connection ends, which is how
-    a dead runner's projections become free for another process.
-    """
+    """Take every free lock among `names` for this session; return the names now held."""
+    # Session-level locks: they last until released or until the connection ends, which is how
+    # a dead runner's projections become free for another process.
     by_key = {lock_key(n): n for n in names}
     if not by_key:
         return set()

@@ -1,16 +1,15 @@
-"""Check an `escrowgrid verify --export` file offline: every hash chain and the ledger digest.
+"""Check an `escrowgrid verify --export` file offline: every hash chain and the ledger digest."""
 
-Standard library only, so an auditor can read all of it and run it anywhere:
-
-    python -m projections.offline_check ledger.jsonl [--upto POSITION]
-
-For each event, in file (log) order:
-    frame(b)  = len(b) as 4 bytes big-endian, then b
-    hash      = sha256(prev || frame(stream uuid, 16 bytes) || frame(version, 8 bytes BE)
-                       || frame(topic, UTF-8) || frame(state) || frame(meta, UTF-8))
-                where prev is the stream's previous hash, or 32 zero bytes for its first event
-    digest    = sha256(digest || position as 8 bytes big-endian || hash), from 32 zero bytes
-"""
+# Standard library only, so an auditor can read all of it and run it anywhere:
+#
+#     python -m projections.offline_check ledger.jsonl [--upto POSITION]
+#
+# For each event, in file (log) order:
+#     frame(b)  = len(b) as 4 bytes big-endian, then b
+#     hash      = sha256(prev || frame(stream uuid, 16 bytes) || frame(version, 8 bytes BE)
+#                        || frame(topic, UTF-8) || frame(state) || frame(meta, UTF-8))
+#                 where prev is the stream's previous hash, or 32 zero bytes for its first event
+#     digest    = sha256(digest || position as 8 bytes big-endian || hash), from 32 zero bytes
 
 from __future__ import annotations
 

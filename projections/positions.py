@@ -1,8 +1,7 @@
-"""Read model `positions`: each position's current state and money, and its lifecycle steps.
+"""Read model `positions`: each position's current state and money, and its lifecycle steps."""
 
-A batch is folded in memory first: a position opened and moved in the same batch is written
-once with COPY, and positions opened earlier get one multi-row UPDATE for the whole batch.
-"""
+# A batch is folded in memory first: a position opened and moved in the same batch is written
+# once with COPY, and positions opened earlier get one multi-row UPDATE for the whole batch.
 
 from __future__ import annotations
 
@@ -14,6 +13,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from escrowgrid.domain.money import add_money
+from projections import positions_bulk
 from projections.base import Projection, Target, copy_rows, update_rows
 from projections.feed import LogEvent
 from projections.payloads import (
@@ -129,6 +129,9 @@ class PositionsProjection(Projection):
                 )
             )
         return _Plan(list(opened.values()), moved, steps)
+
+    def bulk_statements(self, target: Target, upto: int) -> list[tuple[str, list[Any]]]:
+        return positions_bulk.statements(target, upto)
 
     async def write(self, conn: AsyncConnection[Any], target: Target, plan: _Plan) -> None:
         if plan.opened:

@@ -1,9 +1,8 @@
-"""The reads the API serves, over the read tables only; each list query has an index.
+"""The reads the API serves, over the read tables only; each list query has an index."""
 
-Filters are applied as given: deciding which institution a caller may see is the API's job.
-Lists run oldest first (created_at, id), or in log order for the ledger feed; paginated ones
-also count the total matching rows.
-"""
+# Filters are applied as given: deciding which institution a caller may see is the API's job.
+# Lists run oldest first (created_at, id), or in log order for the ledger feed; paginated ones
+# also count the total matching rows.
 
 from __future__ import annotations
 
@@ -472,8 +471,8 @@ async def list_audit_events(
     cur = await conn.execute(
         sql.SQL(
             "SELECT first_position, last_position, action, actor_key_id, actor_role,"
-            " institution_id, request_id, client_addr, at, stream_ids, event_count"
-            " FROM audit_events"
+            " institution_id, request_id, client_addr, at, stream_ids, event_count,"
+            " meta->>'commandId' FROM audit_events"
         )
         + where
         + sql.SQL(" ORDER BY at, first_position LIMIT %s OFFSET %s"),
@@ -482,10 +481,12 @@ async def list_audit_events(
     rows = await cur.fetchall()
     data = [
         AuditEventView(
-            first, last, act, key_id, role, inst, request_id, client, _utc(at), list(streams), count
+            first, last, act, key_id, role, inst, request_id, client, _utc(at), list(streams),
+            count, command_id=command,
         )
-        for first, last, act, key_id, role, inst, request_id, client, at, streams, count in rows
-    ]
+        for first, last, act, key_id, role, inst, request_id, client, at, streams, count, command
+        in rows
+    ]  # fmt: skip
     return Page(data, Pagination(total, limit, offset, offset + len(rows) < total))
 
 

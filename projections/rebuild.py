@@ -1,16 +1,16 @@
-"""`escrowgrid projections rebuild`: rebuild read models beside the live ones, then swap them in.
+"""`escrowgrid projections rebuild`: rebuild read models beside the live ones, then swap them in."""
 
-1. Build each model into `eg_rebuild_<name>` up to the head of the log (resuming an
-   interrupted build), then add its indexes and make it LOGGED.
-2. Catch up with what was appended meanwhile.
-3. Swap in one transaction: lock the models' tracking rows (the live runner finishes its
-   batch and then waits), apply the last events up to the head, move the live tables out and the
-   new ones in with ALTER TABLE ... SET SCHEMA, set the tracking positions, drop the old tables.
-
-The live tables change only in that transaction, so they are never half-built. It does not
-lock the event table: appends go on, and whatever lands after the head read in the swap is
-projected by the live runner from the position the swap records.
-"""
+# 1. Build each model into `eg_rebuild_<name>` up to the head of the log (in set-based SQL
+#    for a model that has it, else in large pipelined batches; an interrupted build resumes),
+#    then make it LOGGED and give it its indexes.
+# 2. Catch up with what was appended meanwhile.
+# 3. Swap in one transaction: lock the models' tracking rows (the live runner finishes its
+#    batch and then waits), apply the last events up to the head, move the live tables out and the
+#    new ones in with ALTER TABLE ... SET SCHEMA, set the tracking positions. Then drop the old.
+#
+# The live tables change only in that transaction, so they are never half-built. It does not
+# lock the event table: appends go on, and whatever lands after the head read in the swap is
+# projected by the live runner from the position the swap records.
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from psycopg import AsyncConnection, sql
 
 from projections import scratch, tracking
 from projections.base import LIVE_SCHEMA
-from projections.building import BULK_BATCH, ScratchBuild, ScratchModel
+from projections.building import BULK_BATCH, ScratchBuild, ScratchModel, events_between
 from projections.progress import Progress
 from projections.registry import select
 from projections.runner import PROJECTIONS_CHANNEL
@@ -65,25 +65,22 @@ async def rebuild(
     phases: dict[str, float] = {}
     async with ScratchBuild(conninfo, projections, "rebuild", batch_size=batch_size) as build:
         resumed = await build.prepare(resume=resume)
+        start = min(m.position for m in build.models)
         head = await build.head()
-        bar = Progress(
-            "rebuild",
-            await _events_to_read(build.writer, build.models, head),
-            progress,
-            enabled=show_progress,
-        )
-        events = await build.catch_up(head, bar)
+        bar = Progress("rebuild", head - start, progress, enabled=show_progress)
+        await build.catch_up(head, bar)
         phases["load"] = time.monotonic() - started
         mark = time.monotonic()
         await build.finish_indexes()
         phases["index"] = time.monotonic() - mark
         mark = time.monotonic()
         newer = await build.head()
-        bar.add_total(await _events_to_read(build.writer, build.models, newer))
-        events += await build.catch_up(newer, bar)
+        bar.add_total(newer - head)
+        await build.catch_up(newer, bar)
         position = await _swap(build)
         phases["swap"] = time.monotonic() - mark
         bar.finish()
+        events = await events_between(build.writer, build.models, start, position)
     return RebuildReport(
         [p.name for p in projections],
         resumed,
@@ -92,25 +89,6 @@ async def rebuild(
         position,
         phases,
     )
-
-
-async def _events_to_read(conn: AsyncConnection[Any], models: list[ScratchModel], upto: int) -> int:
-    """Events the build will read up to `upto` (for the progress bar's total)."""
-    after = min((m.position for m in models), default=upto)
-    topics: set[str] | None = set()
-    for model in models:
-        if model.projection.topics is None or topics is None:
-            topics = None
-        else:
-            topics |= model.projection.topics
-    query = "SELECT count(*) FROM events WHERE position > %s AND position <= %s"
-    params: list[object] = [after, upto]
-    if topics is not None:
-        query += " AND topic = ANY(%s)"
-        params.append(list(topics))
-    cur = await conn.execute(query, params)
-    row = await cur.fetchone()
-    return int(row[0]) if row else 0
 
 
 async def _swap(build: ScratchBuild) -> int:
@@ -142,6 +120,9 @@ async def _swap_once(build: ScratchBuild) -> int:
         positions = {m.name: m.position for m in build.models}
         notice = (PROJECTIONS_CHANNEL, json.dumps(positions))
         await tracking.advance(conn, positions, notify=notice)
+    # The old tables go after the swap has committed: readers waited only for the renames.
+    for model in build.models:
+        await scratch.drop(conn, scratch.schema_name("retired", model.projection))
     return head
 
 
@@ -167,5 +148,4 @@ async def _exchange(conn: AsyncConnection[Any], model: ScratchModel) -> None:
                 sql.Identifier(model.schema, table), sql.Identifier(LIVE_SCHEMA)
             )
         )
-    await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(retired))
-    await scratch.drop(conn, model.schema)
+    await scratch.drop(conn, model.schema)  # now only its tracking and info tables

@@ -1,14 +1,13 @@
-"""The live projector: catches up in large batches, then follows the log as it grows.
+"""The live projector: catches up in large batches, then follows the log as it grows."""
 
-Each batch is one transaction: lock the tracking rows, read the events after them, apply every
-projection, record the new positions, NOTIFY `escrowgrid_projections`, commit. Killed at any
-instant, the transaction either happened whole or not at all, so a restart resumes exactly.
-
-Two connections: `control` holds the per-projection advisory locks (session-level: they go
-when the process dies) and LISTENs on `escrowgrid_events`; `work` runs the batches. A process
-that does not hold a projection's lock retries it every `lock_interval` seconds, which is how
-another process takes over within seconds of a runner dying.
-"""
+# Each batch is one transaction: lock the tracking rows, read the events after them, apply every
+# projection, record the new positions, NOTIFY `escrowgrid_projections`, commit. Killed at any
+# instant, the transaction either happened whole or not at all, so a restart resumes exactly.
+#
+# Two connections: `control` holds the per-projection advisory locks (session-level: they go
+# when the process dies) and LISTENs on `escrowgrid_events`; `work` runs the batches. A process
+# that does not hold a projection's lock retries it every `lock_interval` seconds, which is how
+# another process takes over within seconds of a runner dying.
 
 from __future__ import annotations
 
@@ -114,7 +113,9 @@ class ProjectionRunner:
                     lag.publish(await lag.measure(conn, self._steps))
                     async for _ in conn.notifies(timeout=self.lock_interval):
                         self._wake.set()
-            except (psycopg.Error, OSError) as exc:
+            except Exception as exc:  # the control loop must outlive any failure
+                if not isinstance(exc, psycopg.Error | OSError):
+                    log.exception("projection control loop failed; reconnecting")
                 if self._owned:
                     log.warning(
                         "projection locks lost with the control connection",
@@ -156,14 +157,25 @@ class ProjectionRunner:
             except (psycopg.OperationalError, OSError) as exc:
                 # Connection trouble, deadlock or cancellation: nothing was committed; retry.
                 log.warning("projection batch interrupted", extra={"error": str(exc)})
-                if self._work is not None and self._work.broken:
-                    await close_quietly(self._work)
-                    self._work = None
+                await self._drop_broken()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            except Exception:
+                # Anything else outside a batch (say, tables not migrated yet) must not end the
+                # loop: the API process would go on without read models and nobody would know.
+                log.exception("projection runner failed; retrying")
+                await self._drop_broken()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
             if not more:
                 await self._sleep()
+
+    async def _drop_broken(self) -> None:
+        if self._work is not None and (self._work.broken or self._work.closed):
+            await close_quietly(self._work)
+            self._work = None
 
     def _runnable(self) -> list[Step]:
         now = time.monotonic()

@@ -1,11 +1,10 @@
-"""Scratch copies of a read model's tables, in their own schema beside the live ones.
+"""Scratch copies of a read model's tables, in their own schema beside the live ones."""
 
-The copy's structure is read from the live tables in the catalog, so the migrations stay the
-only place a read table is defined, and a table swapped in keeps every column, constraint and
-index name. The copy is loaded with only the primary keys it needs for its updates (a bulk load
-maintains no secondary index), tables with updates UNLOGGED and half-full pages (no WAL, HOT
-updates); then each table is made LOGGED and indexed before it can replace a live one.
-"""
+# The copy's structure is read from the live tables in the catalog, so the migrations stay the
+# only place a read table is defined, and a table swapped in keeps every column, constraint and
+# index name. The copy is loaded with only the primary keys it needs for its updates (a bulk load
+# maintains no secondary index), tables with updates UNLOGGED and half-full pages (no WAL, HOT
+# updates); then each table is made LOGGED and indexed before it can replace a live one.
 
 from __future__ import annotations
 
@@ -117,10 +116,8 @@ async def state(
 async def finish_table(
     conn: AsyncConnection[Any], projection: Projection, schema: str, table: str
 ) -> None:
-    """Make one table LOGGED (crash-safe) and give it the live table's constraints and indexes.
-
-    Idempotent, so an interrupted finish is simply run again.
-    """
+    """Make one table LOGGED (crash-safe) and give it the live table's constraints and indexes."""
+    # Idempotent, so an interrupted finish is simply run again.
     target = Target(schema)
     async with conn.transaction():
         # Index builds sort in memory when they can; this is one session of an admin command.

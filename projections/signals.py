@@ -1,8 +1,7 @@
-"""In-process progress signals: a runner tells waiters of the same process what it committed.
+"""In-process progress signals: a runner tells waiters of the same process what it committed."""
 
-Waiters of other processes hear the same news through NOTIFY on `escrowgrid_projections`;
-this path saves the round trip through the database when runner and API share a process.
-"""
+# Waiters of other processes hear the same news through NOTIFY on `escrowgrid_projections`;
+# this path saves the round trip through the database when runner and API share a process.
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ TRACKING = "projection_tracking"
 _ENSURE = """
 INSERT INTO {projection_tracking} (name) SELECT unnest(%s::text[]) ON CONFLICT (name) DO NOTHING
 """
+
 # The row lock orders a projector's batch against a rebuild's swap and against a second runner
 # that lost its advisory lock without knowing: whoever comes second reads the new position.
 _LOCK = """

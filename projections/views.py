@@ -1,9 +1,8 @@
-"""The shapes queries return: the contract's JSON objects as msgspec Structs (camelCase).
+"""The shapes queries return: the contract's JSON objects as msgspec Structs (camelCase)."""
 
-Money is Decimal (trailing zeros trimmed: 12.5, not 12.50000000), timestamps are UTC
-datetimes, aggregate ids are UUID. Ids the domain keeps as strings (API keys, lifecycle
-entries) stay strings. Fields marked "extra" are additions to the contract's shapes.
-"""
+# Money is Decimal (trailing zeros trimmed: 12.5, not 12.50000000), timestamps are UTC
+# datetimes, aggregate ids are UUID. Ids the domain keeps as strings (API keys, lifecycle
+# entries) stay strings. Fields marked "extra" are additions to the contract's shapes.
 
 from __future__ import annotations
 
@@ -158,3 +157,4 @@ class AuditEventView(msgspec.Struct, rename="camel", frozen=True):
     at: datetime
     stream_ids: list[UUID]
     event_count: int
+    command_id: str | None = None  # extra: the command layer's id of the command

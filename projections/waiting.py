@@ -1,10 +1,9 @@
-"""Read-your-writes: wait until every projection has passed a command's log position.
+"""Read-your-writes: wait until every projection has passed a command's log position."""
 
-Wake-ups come from the runner of this process (signals.BUS) and, for runners in other
-processes, from LISTEN on `escrowgrid_projections`; nothing polls. The waiter keeps the
-latest known position of each projection; `wait_for` returns as soon as the smallest of them
-reaches the position asked for.
-"""
+# Wake-ups come from the runner of this process (signals.BUS) and, for runners in other
+# processes, from LISTEN on `escrowgrid_projections`; nothing polls. The waiter keeps the
+# latest known position of each projection; `wait_for` returns as soon as the smallest of them
+# reaches the position asked for.
 
 from __future__ import annotations
 
@@ -52,8 +51,11 @@ class ProjectionWaiter:
         """The position every projection has passed, as far as this waiter knows."""
         return self._reached
 
-    async def start(self, pool_or_conninfo: AsyncConnectionPool | str) -> None:
-        """Listen for progress on a dedicated connection; returns once positions are known."""
+    async def start(
+        self, pool_or_conninfo: AsyncConnectionPool | str, *, ready_timeout: float = 5.0
+    ) -> None:
+        """Listen for progress on a dedicated connection; returns once positions are known
+        (or after `ready_timeout` seconds without a database: it keeps trying)."""
         if self._task is not None:
             return
         conninfo = await _conninfo(pool_or_conninfo)
@@ -63,7 +65,7 @@ class ProjectionWaiter:
         with contextlib.suppress(TimeoutError):
             # Wait a little for the first read of the tracking table; without a database the
             # waiter still starts, and wait_for simply returns False until it is reachable.
-            await asyncio.wait_for(self._ready.wait(), 5.0)
+            await asyncio.wait_for(self._ready.wait(), ready_timeout)
 
     async def stop(self) -> None:
         """Stop listening; pending waits return False."""
@@ -139,7 +141,9 @@ class ProjectionWaiter:
                 backoff = 0.5
                 async for notify in conn.notifies():
                     self._update(_parse(notify.payload))
-            except (psycopg.Error, OSError) as exc:
+            except Exception as exc:  # keep listening whatever happens; waits time out meanwhile
+                if not isinstance(exc, psycopg.Error | OSError):
+                    log.exception("projection waiter failed; reconnecting")
                 log.warning("projection waiter reconnecting", extra={"error": str(exc)})
                 await close_quietly(conn)
                 await asyncio.sleep(backoff)

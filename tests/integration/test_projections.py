@@ -189,6 +189,7 @@ def test_audit_events_one_row_per_command(database_url: str) -> None:
         assert (last.request_id, last.client_addr, last.actor_role) == ("req-7", "10.0.0.7", "root")
         assert last.position == moved.position and last.stream_ids == [pid]
         assert last.event_count == 1 and last.institution_id == fx.institution_id
+        assert len({e.command_id for e in page.data} - {None}) == len(page.data)
         assert [e.id for e in moves.data] == [last.id]
         assert recent.pagination.total == 2 and recent.pagination.has_more
         assert none.pagination.total == 0 and none.data == []

@@ -8,15 +8,19 @@ import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from escrowgrid.eventlog.records import AppendRequest, PendingEvent
 from escrowgrid.verify import compare_models, parse_digest, verify
 from escrowgrid.verify import main as verify_main
 from projections import offline_check, scratch
+from projections.base import ProjectionError
 from projections.building import ScratchBuild
+from projections.payloads import POSITION_CREATED, POSITION_MOVED
 from projections.rebuild import rebuild
 from projections.registry import ALL, select
 from projections.runner import ProjectionRunner
@@ -269,5 +273,79 @@ def test_scratch_copies_are_resumable_only_when_complete(database_url: str) -> N
             assert await scratch.state(conn, projection, schema) is None  # older schema
             await scratch.drop(conn, schema)
             assert await schemas(conn) == []
+
+    asyncio.run(body())
+
+
+def test_the_bulk_path_builds_what_the_live_path_builds(database_url: str) -> None:
+    """Positions are rebuilt from empty in set-based SQL: the edge cases of the payloads must
+    come out exactly as the live path writes them (compare_models rebuilds that way)."""
+
+    async def body() -> None:
+        runner = ProjectionRunner(database_url, lock_interval=0.2, batch_size=3)
+        waiter = ProjectionWaiter()
+        await runner.start()
+        await waiter.start(database_url)
+        async with open_ledger(database_url) as r:
+            fx = await seed(r.ledger)
+            pid = await open_position(r.ledger, fx, amount="10.5")
+            odd = {
+                "d": Decimal("1.50"), "e": Decimal("-1E+3"), "n": [Decimal("0.1"), 2, None],
+                "s": '{"_data_": "1", "_type_": "decimal_str"}', "_type_": "x", "deep": {"x": {}},
+            }  # fmt: skip
+            await r.ledger.move_position(ROOT_CTX, pid, to_state="FUNDED", metadata=odd)
+            await r.ledger.move_position(
+                ROOT_CTX, pid, to_state="PARTIALLY_RELEASED", amount=Decimal("0.25"), reason=""
+            )
+            out = await r.ledger.move_position(ROOT_CTX, pid, to_state="RELEASED", metadata={})
+            other = await open_position(r.ledger, fx, amount="1")
+            last = await r.ledger.move_position(ROOT_CTX, other, to_state="EXPIRED")
+            # A v1 payload, from before external_reference existed.
+            async with r.pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT state FROM events WHERE stream_id = %s AND version = 1", (other,)
+                )
+                row = await cur.fetchone()
+            assert row is not None and out.position is not None
+            body_v1 = json.loads(bytes(row[0]))
+            del body_v1["external_reference"], body_v1["class_version"]
+            old = PendingEvent(uuid4(), 1, POSITION_CREATED, json.dumps(body_v1).encode())
+            done = await r.appender.append(AppendRequest([old], fx.institution_id, {"a": "v1"}))
+            assert await waiter.wait_for(done.last_position or 0, timeout=10)
+            assert last.position is not None
+        await waiter.stop()
+        await runner.stop()
+        assert await compare_models(database_url) is None
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            cur = await conn.execute(
+                "SELECT metadata::text FROM position_lifecycle WHERE position_id = %s AND seq = 2",
+                (pid,),
+            )
+            stored = await cur.fetchone()
+            assert stored is not None
+            assert json.loads(stored[0], parse_float=Decimal) == {**odd, "e": -1000}
+
+    asyncio.run(body())
+
+
+def test_the_bulk_path_refuses_what_the_live_path_refuses(database_url: str) -> None:
+    async def body() -> None:
+        async with open_ledger(database_url) as r:
+            await seed(r.ledger)
+            moved = {
+                "timestamp": {"_type_": "datetime_iso", "_data_": "2026-01-01T00:00:00+00:00"},
+                "entry_id": "e", "from_state": "CREATED", "to_state": "FUNDED", "reason": None,
+                "metadata": None, "released": {"_type_": "decimal_str", "_data_": "0"},
+            }  # fmt: skip
+            # A well-formed move of a stream whose first event opened no position.
+            move = PendingEvent(uuid4(), 2, POSITION_MOVED, json.dumps(moved).encode())
+            orphan = AppendRequest(
+                [PendingEvent(move.stream_id, 1, "test:Other", b"{}"), move], None, {}
+            )
+            await r.appender.append(orphan)
+        with pytest.raises(ProjectionError, match="moves of positions the log never opened"):
+            await rebuild(database_url, ["positions"], show_progress=False)
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            assert await (await conn.execute("SELECT count(*) FROM positions")).fetchone() == (0,)
 
     asyncio.run(body())
