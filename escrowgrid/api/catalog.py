@@ -13,6 +13,9 @@ from escrowgrid.api.bodies import AssetBody, AssetTemplateBody
 from escrowgrid.api.commanding import actor_of, run
 from escrowgrid.api.errors import ERROR_RESPONSES
 from escrowgrid.api.scoping import (
+    InstitutionId,
+    Limit,
+    Offset,
     acting_institution,
     ensure_visible,
     institution_filter,
@@ -23,9 +26,6 @@ from escrowgrid.api.services import Services
 from escrowgrid.command_context import NotFound
 from projections import queries
 from projections.views import AssetTemplateView, AssetView, Page
-
-Limit = Annotated[int, Parameter(ge=1, le=1000, query="limit")]
-Offset = Annotated[int, Parameter(ge=0, query="offset")]
 
 
 class AssetTemplateController(Controller):
@@ -51,7 +51,7 @@ class AssetTemplateController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Services,
-        institution_id: Annotated[str | None, Parameter(query="institutionId")] = None,
+        institution_id: InstitutionId = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Response[Page[AssetTemplateView]]:
@@ -98,7 +98,7 @@ class AssetController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Services,
-        institution_id: Annotated[str | None, Parameter(query="institutionId")] = None,
+        institution_id: InstitutionId = None,
         template_id: Annotated[str | None, Parameter(query="templateId")] = None,
         limit: Limit = 100,
         offset: Offset = 0,

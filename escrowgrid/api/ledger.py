@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -12,10 +11,17 @@ from litestar.params import Parameter
 from escrowgrid.api.answers import answer
 from escrowgrid.api.commanding import actor_of
 from escrowgrid.api.errors import ERROR_RESPONSES
-from escrowgrid.api.scoping import ensure_visible, institution_filter, query_id
+from escrowgrid.api.scoping import (
+    InstitutionId,
+    Limit,
+    Offset,
+    ensure_visible,
+    institution_filter,
+    query_id,
+    query_time,
+)
 from escrowgrid.api.services import Services
 from escrowgrid.command_context import Forbidden, NotFound
-from escrowgrid.domain.errors import ValidationError
 from escrowgrid.eventlog.reader import read_after, read_tenant_after
 from projections import queries
 from projections.views import AuditEventView, LedgerEventView, Page
@@ -40,18 +46,6 @@ class Feed(msgspec.Struct, rename="camel"):
     data: list[FeedEvent]
     next_after: int
     has_more: bool
-
-
-def _time(value: str | None, field: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError.single(field, "must be an ISO 8601 date-time") from None
-    if at.tzinfo is None:
-        raise ValidationError.single(field, "must carry a time zone (e.g. Z)")
-    return at
 
 
 class LedgerController(Controller):
@@ -118,12 +112,12 @@ class LedgerController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Services,
-        institution_id: Annotated[str | None, Parameter(query="institutionId")] = None,
+        institution_id: InstitutionId = None,
         action: Annotated[str | None, Parameter(query="action", max_length=100)] = None,
         since: Annotated[str | None, Parameter(query="since")] = None,
         until: Annotated[str | None, Parameter(query="until")] = None,
-        limit: Annotated[int, Parameter(ge=1, le=1000, query="limit")] = 100,
-        offset: Annotated[int, Parameter(ge=0, query="offset")] = 0,
+        limit: Limit = 100,
+        offset: Offset = 0,
     ) -> Response[Page[AuditEventView]]:
         actor = actor_of(request)
         if not actor.is_root and actor.role.value != "admin":
@@ -131,7 +125,7 @@ class LedgerController(Controller):
         iid = institution_filter(actor, query_id(institution_id, "institutionId"))
         async with services.pool.connection() as conn:
             page = await queries.list_audit_events(
-                conn, institution_id=iid, action=action, since=_time(since, "since"),
-                until=_time(until, "until"), limit=limit, offset=offset,
+                conn, institution_id=iid, action=action, since=query_time(since, "since"),
+                until=query_time(until, "until"), limit=limit, offset=offset,
             )  # fmt: skip
         return answer(page)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -15,30 +14,20 @@ from escrowgrid.api.commanding import actor_of, run
 from escrowgrid.api.errors import ERROR_RESPONSES
 from escrowgrid.api.history import position_history
 from escrowgrid.api.scoping import (
+    InstitutionId,
+    Limit,
+    Offset,
     acting_institution,
     ensure_visible,
     institution_filter,
     path_id,
     query_id,
+    query_time,
 )
 from escrowgrid.api.services import Services
 from escrowgrid.command_context import NotFound
-from escrowgrid.domain.errors import ValidationError
 from projections import queries
 from projections.views import Page, PositionView
-
-Limit = Annotated[int, Parameter(ge=1, le=1000, query="limit")]
-Offset = Annotated[int, Parameter(ge=0, query="offset")]
-
-
-def _as_of(value: str) -> datetime:
-    try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError.single("asOf", "must be an ISO 8601 date-time") from None
-    if at.tzinfo is None:
-        raise ValidationError.single("asOf", "must carry a time zone (e.g. Z)")
-    return at
 
 
 class PositionController(Controller):
@@ -65,7 +54,7 @@ class PositionController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Services,
-        institution_id: Annotated[str | None, Parameter(query="institutionId")] = None,
+        institution_id: InstitutionId = None,
         asset_id: Annotated[str | None, Parameter(query="assetId")] = None,
         holder_reference: Annotated[str | None, Parameter(query="holderReference")] = None,
         limit: Limit = 100,
@@ -90,7 +79,9 @@ class PositionController(Controller):
         pid = path_id(position_id, "Position")
         actor = actor_of(request)
         if as_of is not None:
-            then = await services.ledger.position_as_of(pid, _as_of(as_of))
+            at = query_time(as_of, "asOf")
+            assert at is not None
+            then = await services.ledger.position_as_of(pid, at)
             if then is None:
                 raise NotFound("Position not found")
             ensure_visible(actor, then.institution_id)

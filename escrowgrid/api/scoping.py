@@ -1,8 +1,12 @@
-"""Tenancy for reads: ids from paths, and which institution a key may look at."""
+"""Request parameters and tenancy for reads: ids, times, pages, which institution a key sees."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
 from uuid import UUID
+
+from litestar.params import Parameter
 
 from escrowgrid.command_context import Actor, Forbidden, NotFound
 from escrowgrid.domain.errors import ValidationError
@@ -24,6 +28,24 @@ def query_id(value: str | None, field: str) -> UUID | None:
         return UUID(value)
     except ValueError:
         raise ValidationError.single(field, "must be a UUID") from None
+
+
+Limit = Annotated[int, Parameter(ge=1, le=1000, query="limit")]
+Offset = Annotated[int, Parameter(ge=0, query="offset")]
+InstitutionId = Annotated[str | None, Parameter(query="institutionId")]
+
+
+def query_time(value: str | None, field: str) -> datetime | None:
+    """An ISO 8601 time with a zone from the query string; a malformed one is a 400."""
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError.single(field, "must be an ISO 8601 date-time") from None
+    if at.tzinfo is None:
+        raise ValidationError.single(field, "must carry a time zone (e.g. Z)")
+    return at
 
 
 def ensure_visible(actor: Actor, institution_id: UUID) -> None:
