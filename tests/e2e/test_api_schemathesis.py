@@ -27,7 +27,7 @@ def test_generated_requests_find_no_server_error_and_no_schema_violation(
         [str(st), "run", f"{api_server.url}/openapi.json", "-H", f"X-API-KEY: {ROOT_KEY}",
          "-c", CHECKS, "-n", "25", "--phases", "examples,coverage,fuzzing",
          "--generation-deterministic", "--report-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )  # fmt: skip
     tail = result.stdout[-4000:]
     assert result.returncode == 0, tail
