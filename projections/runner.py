@@ -35,6 +35,7 @@ log = logging.getLogger("escrowgrid.projections")
 
 PROJECTIONS_CHANNEL = "escrowgrid_projections"
 MAX_BACKOFF = 30.0
+STOP_TIMEOUT = 10.0
 
 
 class ProjectionRunner:
@@ -82,9 +83,10 @@ class ProjectionRunner:
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+            if stuck:  # never hang a shutdown: the connections are closed below anyway
+                log.warning("projection runner tasks did not stop", extra={"tasks": len(stuck)})
         await close_quietly(self._work)
         self._work = None
         self._owned.clear()
@@ -186,8 +188,11 @@ class ProjectionRunner:
         ]
 
     async def _sleep(self) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # races its timeout, and stop() would then wait for this loop forever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            async with asyncio.timeout(self.poll_interval):
+                await self._wake.wait()
         # A runner holding nothing must not spin on a wake-up it will never clear in a batch.
         self._wake.clear()
 

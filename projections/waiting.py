@@ -65,7 +65,8 @@ class ProjectionWaiter:
         with contextlib.suppress(TimeoutError):
             # Wait a little for the first read of the tracking table; without a database the
             # waiter still starts, and wait_for simply returns False until it is reachable.
-            await asyncio.wait_for(self._ready.wait(), ready_timeout)
+            async with asyncio.timeout(ready_timeout):
+                await self._ready.wait()
 
     async def stop(self) -> None:
         """Stop listening; pending waits return False."""
@@ -74,8 +75,7 @@ class ProjectionWaiter:
             self._unsubscribe = None
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task], timeout=10.0)  # never hang a shutdown
             self._task = None
         for _, _, future in self._heap:
             if not future.done():
@@ -92,7 +92,9 @@ class ProjectionWaiter:
             heapq.heapify(self._heap)
         heapq.heappush(self._heap, (position, next(self._order), future))
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            # asyncio.timeout: on 3.11 wait_for can swallow a cancellation racing its timeout.
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(future)
         except TimeoutError:
             return position <= self._reached
         finally:
