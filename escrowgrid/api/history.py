@@ -10,6 +10,7 @@ from psycopg import AsyncConnection
 
 from escrowgrid.eventlog.chain import verify_stream
 from escrowgrid.eventlog.reader import stream_records
+from escrowgrid.eventlog.records import RecordedEvent
 
 _decode = msgspec.json.Decoder()
 
@@ -37,6 +38,20 @@ class PositionHistory(msgspec.Struct, rename="camel"):
     chain: ChainCheck
 
 
+def stored_fields(r: RecordedEvent) -> dict[str, Any]:
+    """How an event of the log is shown to auditors: stored bytes decoded, hashes in hex."""
+    return {
+        "position": r.position,
+        "version": r.version,
+        "type": r.topic.rsplit(":", 1)[-1],
+        "recorded_at": r.recorded_at,
+        "prev_hash": None if r.prev_hash is None else r.prev_hash.hex(),
+        "hash": r.hash.hex(),
+        "payload": _decode.decode(r.state),
+        "meta": r.meta,
+    }
+
+
 async def position_history(conn: AsyncConnection[Any], position_id: UUID) -> PositionHistory | None:
     """Every stored event of the position, oldest first, with the chain recomputed."""
     records = await stream_records(conn, position_id)
@@ -48,19 +63,7 @@ async def position_history(conn: AsyncConnection[Any], position_id: UUID) -> Pos
     return PositionHistory(
         position_id=position_id,
         institution_id=tenant,
-        events=[
-            HistoryEvent(
-                position=r.position,
-                version=r.version,
-                type=r.topic.rsplit(":", 1)[-1],
-                recorded_at=r.recorded_at,
-                prev_hash=None if r.prev_hash is None else r.prev_hash.hex(),
-                hash=r.hash.hex(),
-                payload=_decode.decode(r.state),
-                meta=r.meta,
-            )
-            for r in records
-        ],
+        events=[HistoryEvent(**stored_fields(r)) for r in records],
         chain=ChainCheck(
             valid=broken is None, first_mismatch=None if broken is None else str(broken)
         ),

@@ -11,6 +11,7 @@ from litestar.params import Parameter
 from escrowgrid.api.answers import answer
 from escrowgrid.api.commanding import actor_of
 from escrowgrid.api.errors import ERROR_RESPONSES
+from escrowgrid.api.history import stored_fields
 from escrowgrid.api.scoping import (
     InstitutionId,
     Limit,
@@ -25,8 +26,6 @@ from escrowgrid.command_context import Forbidden, NotFound
 from escrowgrid.eventlog.reader import read_after, read_tenant_after
 from projections import queries
 from projections.views import AuditEventView, LedgerEventView, Page
-
-_decode = msgspec.json.Decoder()
 
 
 class FeedEvent(msgspec.Struct, rename="camel"):
@@ -90,15 +89,9 @@ class LedgerController(Controller):
         more = len(records) > limit
         records = records[:limit]
         data = [
-            FeedEvent(
-                position=r.position, stream_id=r.stream_id, version=r.version,
-                type=r.topic.rsplit(":", 1)[-1], institution_id=r.tenant_id,
-                recorded_at=r.recorded_at,
-                prev_hash=None if r.prev_hash is None else r.prev_hash.hex(),
-                hash=r.hash.hex(), payload=_decode.decode(r.state), meta=r.meta,
-            )
+            FeedEvent(**stored_fields(r), stream_id=r.stream_id, institution_id=r.tenant_id)
             for r in records
-        ]  # fmt: skip
+        ]
         return answer(Feed(data, records[-1].position if records else after, more))
 
     @get("/ledger/digest", responses=ERROR_RESPONSES, operation_id="getLedgerDigest")
