@@ -9,9 +9,10 @@ from escrowgrid.domain.text import text_problem
 MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 10
 
-# The event store's JSON transcoder decodes any object with exactly these keys as a
-# typed value, so user data of that shape would be corrupted or unreadable on load.
-_TRANSCODER_ENVELOPE = frozenset({"_type_", "_data_"})
+# The event store's JSON transcoder decodes any object with exactly these keys as a typed
+# value, and the read side's set-based rebuild unwraps its Decimals by plain text replacement,
+# which is exact only while no user object holds either key at all.
+_TRANSCODER_KEYS = frozenset({"_type_", "_data_"})
 
 
 def _json_default(value: object) -> str:
@@ -60,9 +61,9 @@ def _copy_json(value: object, path: str, depth: int, field: str) -> object:
 
 
 def _copy_object(value: dict[object, object], path: str, depth: int, field: str) -> object:
-    if value.keys() == _TRANSCODER_ENVELOPE:
+    if not _TRANSCODER_KEYS.isdisjoint(value.keys()):
         raise ValidationError.single(
-            field, f'an object with exactly the keys "_type_" and "_data_" is reserved (at {path})'
+            field, f'the object keys "_type_" and "_data_" are reserved (at {path})'
         )
     copied: dict[str, object] = {}
     for key, item in value.items():

@@ -28,7 +28,7 @@ from tests.support.ledger import ROOT_CTX, Fixture, Running, open_ledger, seed
 STATES = ["FUNDED", "PARTIALLY_RELEASED", "RELEASED", "CANCELLED", "EXPIRED", "CREATED"]
 amounts = st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("5000"), places=8)
 metadata = st.none() | st.dictionaries(
-    st.sampled_from(["a", "b", "note", "_type_"]),
+    st.sampled_from(["a", "b", "note", '{"_data_": "', '"_type_"']),
     st.none() | st.integers(-5, 5) | st.text(max_size=5) | st.decimals(places=3, allow_nan=False,
                                                                         allow_infinity=False),
     max_size=3,

@@ -291,7 +291,8 @@ def test_the_bulk_path_builds_what_the_live_path_builds(database_url: str) -> No
             pid = await open_position(r.ledger, fx, amount="10.5")
             odd = {
                 "d": Decimal("1.50"), "e": Decimal("-1E+3"), "n": [Decimal("0.1"), 2, None],
-                "s": '{"_data_": "1", "_type_": "decimal_str"}', "_type_": "x", "deep": {"x": {}},
+                "s": '{"_data_": "1", "_type_": "decimal_str"}', "t": "_type_", "deep": {"x": {}},
+                '{"_data_": "': '", "_type_": "decimal_str"}',
             }  # fmt: skip
             await r.ledger.move_position(ROOT_CTX, pid, to_state="FUNDED", metadata=odd)
             await r.ledger.move_position(
