@@ -20,7 +20,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 
@@ -234,14 +234,16 @@ class _Load:
             region="US", config={"currency": "USD", "region": "US"},
         )  # fmt: skip
         self.asset = Asset.register(self.institution.id, self.template, "Tower A")
-        self.meta: dict[str, object] = {
+
+    async def append(self, *aggregates: Any) -> int:
+        # Each command its own audit record, as the command layer writes them.
+        meta: dict[str, object] = {
+            "commandId": str(uuid4()),
             "action": "bench",
             "institutionId": str(self.institution.id),
         }
-
-    async def append(self, *aggregates: Any) -> int:
         done = await self.appender.append(
-            AppendRequest(self.codec.pending(*aggregates), self.institution.id, self.meta)
+            AppendRequest(self.codec.pending(*aggregates), self.institution.id, meta)
         )
         assert done.last_position is not None
         return done.last_position
