@@ -330,6 +330,29 @@ _LIFECYCLE = (
     "SELECT position_id, id, from_state, to_state, reason, at, metadata::text, trim_scale(amount)"
     " FROM position_lifecycle WHERE position_id = ANY(%s) ORDER BY position_id, seq"
 )
+# One position with its steps in one round trip (a read is three statements with auth: two).
+_POSITION_WITH_STEPS = (
+    "SELECT p.id, p.institution_id, p.asset_id, p.template_id, p.holder_reference, p.currency,"
+    " trim_scale(p.amount), p.state, p.external_reference, p.created_at, p.updated_at,"
+    " trim_scale(p.released_amount), trim_scale(p.remaining_amount),"
+    " l.id, l.from_state, l.to_state, l.reason, l.at, l.metadata::text, trim_scale(l.amount)"
+    " FROM positions AS p LEFT JOIN position_lifecycle AS l ON l.position_id = p.id"
+    " WHERE p.id = %s ORDER BY l.seq"
+)
+
+
+def _step(position_id: UUID, row: Sequence[Any]) -> LifecycleEvent:
+    id_, from_state, to_state, reason, at, metadata, amount = row
+    return LifecycleEvent(
+        id=id_,
+        position_id=position_id,
+        from_state=from_state,
+        to_state=to_state,
+        reason=reason,
+        at=_utc(at),
+        metadata=_doc(metadata),
+        amount=amount,
+    )
 
 
 async def _lifecycles(conn: Conn, ids: list[UUID]) -> dict[UUID, list[LifecycleEvent]]:
@@ -337,28 +360,8 @@ async def _lifecycles(conn: Conn, ids: list[UUID]) -> dict[UUID, list[LifecycleE
     if not ids:
         return found
     cur = await conn.execute(_LIFECYCLE, (ids,))
-    for (
-        position_id,
-        id_,
-        from_state,
-        to_state,
-        reason,
-        at,
-        metadata,
-        amount,
-    ) in await cur.fetchall():
-        found[position_id].append(
-            LifecycleEvent(
-                id=id_,
-                position_id=position_id,
-                from_state=from_state,
-                to_state=to_state,
-                reason=reason,
-                at=_utc(at),
-                metadata=_doc(metadata),
-                amount=amount,
-            )
-        )
+    for row in await cur.fetchall():
+        found[row[0]].append(_step(row[0], row[1:]))
     return found
 
 
@@ -409,13 +412,12 @@ async def list_positions(
 
 
 async def get_position(conn: Conn, id: UUID) -> PositionView | None:
-    cur = await conn.execute(
-        sql.SQL(_POSITION + " WHERE id = %s").format(sql.Identifier("positions")), (id,)
-    )
-    row = await cur.fetchone()
-    if row is None:
+    cur = await conn.execute(_POSITION_WITH_STEPS, (id,))
+    rows = await cur.fetchall()
+    if not rows:
         return None
-    return _position(row, (await _lifecycles(conn, [row[0]]))[row[0]])
+    steps = [_step(id, row[13:]) for row in rows if row[13] is not None]
+    return _position(rows[0][:13], steps)
 
 
 # -- ledger feed, audit, digest -------------------------------------------------------------------
