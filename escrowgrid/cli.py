@@ -32,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     http.add_argument("--seconds", type=float, default=10.0, help="duration of each phase")
     http.add_argument("--concurrency", type=int, default=16, help="connections in flight")
     http.add_argument("--workers", type=int, default=2, help="service worker processes")
+    http.add_argument(
+        "--runner",
+        choices=("inline", "separate"),
+        default="inline",
+        help="projection runner inside the workers, or as its own process",
+    )
     _add_read_side(sub)
     return parser
 
@@ -130,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from escrowgrid.bench.http import HttpBenchConfig
             from escrowgrid.bench.http import run as run_http_bench
 
-            http_config = HttpBenchConfig(args.seconds, args.concurrency, args.workers)
+            http_config = HttpBenchConfig(args.seconds, args.concurrency, args.workers, args.runner)
             print(run_http_bench(http_config, settings.data_dir / "bench"))
             return 0
         if args.command in ("projections", "verify"):

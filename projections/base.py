@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, AsyncCursor, sql
 
 from projections.feed import LogEvent
 
@@ -189,5 +191,34 @@ async def update_rows(
     # costs about 1.5 us per element, which was a tenth of a rebuild.
     params = [array_literal(column) for column in columns]
     cur = await conn.execute(statement, params, prepare=False)
+    deferred = _DEFERRED.get()
+    if deferred is not None:  # in pipeline mode the count is known only after the sync
+        deferred.append((cur, expected, what))
+    else:
+        _check_count(cur, expected, what)
+
+
+def _check_count(cur: AsyncCursor[Any], expected: int, what: str) -> None:
     if cur.rowcount != expected:
         raise ProjectionError(f"{what}: {expected} rows to update, {cur.rowcount} found")
+
+
+_DEFERRED: ContextVar[list[tuple[AsyncCursor[Any], int, str]] | None] = ContextVar(
+    "escrowgrid_deferred_counts", default=None
+)
+
+
+@contextlib.asynccontextmanager
+async def pipelined(conn: AsyncConnection[Any]) -> AsyncIterator[None]:
+    """Pipeline mode for a batch's writes inside the caller's transaction: statements go out
+    without waiting for each answer; update counts are checked once the pipeline has synced
+    (a failure raises before the caller commits). COPY is not allowed inside."""
+    checks: list[tuple[AsyncCursor[Any], int, str]] = []
+    token = _DEFERRED.set(checks)
+    try:
+        async with conn.pipeline():
+            yield
+    finally:
+        _DEFERRED.reset(token)
+    for cur, expected, what in checks:
+        _check_count(cur, expected, what)

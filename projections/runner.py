@@ -25,7 +25,7 @@ from psycopg import AsyncConnection
 
 from escrowgrid.eventlog.appender import NOTIFY_CHANNEL as EVENTS_CHANNEL
 from projections import lag, locks, metrics, tracking
-from projections.base import LIVE, Projection
+from projections.base import LIVE, SMALL_BATCH, Projection, pipelined
 from projections.batches import Planned, Step, apply_batch, read_for
 from projections.connect import close_quietly, connect
 from projections.registry import ALL
@@ -239,9 +239,13 @@ class ProjectionRunner:
             if start >= head:
                 return False
             batch = await read_for(conn, steps, start, head, self.batch_size)
-            applied = await apply_batch(conn, steps, positions, batch)
-            notice = (PROJECTIONS_CHANNEL, json.dumps(applied.positions))
-            await tracking.advance(conn, applied.positions, notify=notice)
+            # A small batch's writes in pipeline mode (a large one writes by COPY, not allowed
+            # there): fewer waits for answers, each of which also waits its turn in the loop.
+            small = len(batch.events) <= SMALL_BATCH
+            async with pipelined(conn) if small else contextlib.nullcontext():
+                applied = await apply_batch(conn, steps, positions, batch)
+                notice = (PROJECTIONS_CHANNEL, json.dumps(applied.positions))
+                await tracking.advance(conn, applied.positions, notify=notice)
         self._committed(applied, time.perf_counter() - started)
         return len(batch.events) >= self.batch_size
 

@@ -37,6 +37,7 @@ class HttpBenchConfig:
     seconds: float = 10.0
     concurrency: int = 16
     workers: int = 2
+    runner: str = "inline"  # or "separate": `escrowgrid projections run` as its own process
 
 
 @dataclass
@@ -69,8 +70,8 @@ def _cpu(pids: list[int]) -> float:
 class _Meter:
     """CPU seconds of the generator, the service tree and the PostgreSQL tree."""
 
-    def __init__(self, service_pid: int, postmaster_pid: int) -> None:
-        self.groups = {"generator": [os.getpid()], "service": [service_pid]}
+    def __init__(self, service_pids: list[int], postmaster_pid: int) -> None:
+        self.groups = {"generator": [os.getpid()], "service": service_pids}
         self.groups["postgres"] = [postmaster_pid]
 
     def read(self) -> dict[str, float]:
@@ -197,24 +198,39 @@ def run(config: HttpBenchConfig, data_root: Path) -> str:
         "RATE_LIMIT_ENABLED": "false",
         "ESCROWGRID_DATA_DIR": str(pg.data_dir / "service"),
     }
-    service = subprocess.Popen(
-        [sys.executable, "-m", "escrowgrid.cli", "serve"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    if config.runner == "separate":
+        env["PROJECTIONS_INLINE"] = "false"
+    service = _spawn(["serve"], env)
+    processes = [service]
     try:
+        if config.runner == "separate":
+            processes.append(_spawn(["projections", "run"], env))
         _wait_healthy(port)
         postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
-        phases = asyncio.run(_drive(config, port, root, _Meter(service.pid, postmaster)))
+        meter = _Meter([p.pid for p in processes], postmaster)
+        phases = asyncio.run(_drive(config, port, root, meter))
     finally:
-        # The whole process group: Granian's workers must not outlive their parent.
-        os.killpg(service.pid, signal.SIGINT)
-        try:
-            service.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(service.pid, signal.SIGKILL)
-            service.wait()
+        for process in processes:
+            _stop(process)
         pg.destroy()
     return _report(phases, config)
+
+
+def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 (our own CLI, fixed arguments)
+        [sys.executable, "-m", "escrowgrid.cli", *args],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    # The whole process group: Granian's workers must not outlive their parent.
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def _wait_healthy(port: int, timeout: float = 60) -> None:
@@ -247,6 +263,7 @@ def _report(phases: list[Phase], config: HttpBenchConfig) -> str:
     lines.append("")
     lines.append(
         f"machine: {platform.machine()}, {os.cpu_count()} cores; service workers: "
-        f"{config.workers}; {config.seconds:.0f} s per phase; CPU as a share of one core"
+        f"{config.workers}; projection runner: {config.runner}; {config.seconds:.0f} s per "
+        "phase; CPU as a share of one core (service: its workers and any runner process)"
     )
     return "\n".join(lines)
