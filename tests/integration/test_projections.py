@@ -417,6 +417,40 @@ def test_a_failing_projection_stalls_alone_and_is_counted(database_url: str) -> 
     run(database_url, body)
 
 
+def test_an_update_that_misses_its_row_fails_the_pipelined_batch_whole(database_url: str) -> None:
+    """Live batches write in pipeline mode, where an UPDATE's row count is known only after the
+    sync: a move of a position row that is gone must still fail the batch before it commits,
+    leaving neither its lifecycle row nor a tracking step behind."""
+
+    async def body(r: Running, waiter: ProjectionWaiter) -> None:
+        fx = await seed(r.ledger)
+        pid = await open_position(r.ledger, fx, amount="10")
+        async with r.pool.connection() as conn:
+            head = await (await conn.execute("SELECT max(position) FROM events")).fetchone()
+            await visible(waiter, head[0] if head else None)
+            await conn.execute("DELETE FROM positions WHERE id = %s", (pid,))
+            before = await tracking_position(conn, "positions")
+        failures = _sample("escrowgrid_projection_failures_total", "positions")
+        moved = await r.ledger.move_position(CTX, pid, to_state="FUNDED")
+        assert not await waiter.wait_for(moved.position or 0, timeout=1.5)
+        async with r.pool.connection() as conn:
+            assert await tracking_position(conn, "positions") == before
+            steps = await (await conn.execute(
+                "SELECT count(*) FROM position_lifecycle WHERE position_id = %s", (pid,)
+            )).fetchone()  # fmt: skip
+        assert steps == (1,)  # CREATED only: the FUNDED step was rolled back with the batch
+        assert _sample("escrowgrid_projection_failures_total", "positions") > failures
+
+    run(database_url, body)
+
+
+async def tracking_position(conn: psycopg.AsyncConnection[Any], name: str) -> int:
+    cur = await conn.execute("SELECT position FROM projection_tracking WHERE name = %s", (name,))
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def test_lag_metrics_follow_the_runner(database_url: str) -> None:
     async def body(r: Running, waiter: ProjectionWaiter) -> None:
         fx = await seed(r.ledger)
