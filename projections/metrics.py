@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from prometheus_client import Counter, Gauge, Histogram
+
+# Every runner of every worker measures the same lag from the database: across worker processes
+# the gauges show the latest value of a live process, once per projection (not once per pid).
+_ONE_SERIES: Final = "livemostrecent"
 
 LAG_EVENTS = Gauge(
     "escrowgrid_projection_lag_events",
     "Log positions between the head of the log and the projection's tracking position",
     ["projection"],
+    multiprocess_mode=_ONE_SERIES,
 )
 LAG_SECONDS = Gauge(
     "escrowgrid_projection_lag_seconds",
     "Age of the oldest event the projection has not processed (0 when caught up)",
     ["projection"],
+    multiprocess_mode=_ONE_SERIES,
 )
 POSITION = Gauge(
-    "escrowgrid_projection_position", "Tracking position of the projection", ["projection"]
+    "escrowgrid_projection_position",
+    "Tracking position of the projection",
+    ["projection"],
+    multiprocess_mode=_ONE_SERIES,
 )
 EVENTS = Counter(
     "escrowgrid_projection_events",

@@ -184,6 +184,21 @@ def test_metrics_text_holds_the_contract_names_with_route_templates(plain: Serve
     assert httpx.get(plain.url + "/metrics/prometheus", headers=ROOT).text.count("# TYPE") > 3
 
 
+def test_projection_gauges_are_one_series_per_projection_across_workers(
+    two_workers: ServerProcess,
+) -> None:
+    for _ in range(6):  # requests land on either worker; both runners publish their lag
+        text = httpx.get(two_workers.url + "/metrics/prometheus", headers=ROOT).text
+    for name in (
+        "escrowgrid_projection_lag_events",
+        "escrowgrid_projection_lag_seconds",
+        "escrowgrid_projection_position",
+    ):
+        series = samples(text, name)
+        assert '{projection="positions"}' in series, sorted(series)
+        assert not [labels for labels in series if "pid=" in labels], sorted(series)
+
+
 def test_metrics_json_snapshot(plain: ServerProcess) -> None:
     httpx.get(plain.url + "/no/such/route", headers=ROOT)
     r = httpx.get(plain.url + "/metrics", headers={**ROOT, "Accept": "application/json"})
