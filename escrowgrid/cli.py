@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
         default="inline",
         help="projection runner inside the workers, or as its own process",
     )
+    http.add_argument(
+        "--pg-stats",
+        action="store_true",
+        help="record PostgreSQL's statements (pg_stat_statements) and print the costliest",
+    )
     _add_read_side(sub)
     return parser
 
@@ -136,7 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from escrowgrid.bench.http import HttpBenchConfig
             from escrowgrid.bench.http import run as run_http_bench
 
-            http_config = HttpBenchConfig(args.seconds, args.concurrency, args.workers, args.runner)
+            http_config = HttpBenchConfig(
+                args.seconds, args.concurrency, args.workers, args.runner, args.pg_stats
+            )
             print(run_http_bench(http_config, settings.data_dir / "bench"))
             return 0
         if args.command in ("projections", "verify"):

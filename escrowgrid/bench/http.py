@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import psycopg
 
 from escrowgrid.bench.http_client import Connection
 from escrowgrid.bench.stats import Sample
-from escrowgrid.embedded_pg import EmbeddedPostgres
+from escrowgrid.embedded_pg import DB_NAME, EmbeddedPostgres
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class HttpBenchConfig:
     concurrency: int = 16
     workers: int = 2
     runner: str = "inline"  # or "separate": `escrowgrid projections run` as its own process
+    pg_stats: bool = False  # print pg_stat_statements' top statements after the run
 
 
 @dataclass
@@ -185,8 +187,14 @@ async def _drive(config: HttpBenchConfig, port: int, root: str, meter: _Meter) -
 
 def run(config: HttpBenchConfig, data_root: Path) -> str:
     data_root.mkdir(parents=True, exist_ok=True)
-    pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="bench-http-", dir=data_root)))
+    settings = {"shared_preload_libraries": "pg_stat_statements"} if config.pg_stats else None
+    folder = Path(tempfile.mkdtemp(prefix="bench-http-", dir=data_root))
+    pg = EmbeddedPostgres(folder, settings=settings)
     pg.start()
+    statements = ""
+    if config.pg_stats:
+        with psycopg.connect(pg.admin_dsn(DB_NAME), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     port = _free_port()
     root = secrets.token_urlsafe(24)
     env = {
@@ -209,11 +217,30 @@ def run(config: HttpBenchConfig, data_root: Path) -> str:
         postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
         meter = _Meter([p.pid for p in processes], postmaster)
         phases = asyncio.run(_drive(config, port, root, meter))
+        if config.pg_stats:
+            statements = _top_statements(pg)
     finally:
         for process in processes:
             _stop(process)
         pg.destroy()
-    return _report(phases, config)
+    return _report(phases, config) + statements
+
+
+def _top_statements(pg: EmbeddedPostgres, count: int = 20) -> str:
+    """The statements PostgreSQL spent most execution time on, over the whole run."""
+    with psycopg.connect(pg.admin_dsn(DB_NAME), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT calls, total_exec_time, mean_exec_time,"
+            " left(regexp_replace(query, '\\s+', ' ', 'g'), 90)"
+            " FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database"
+            " WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT %s",
+            (count,),
+        ).fetchall()
+    lines = ["", "", "| calls | total ms | mean ms | statement |", "|---:|---:|---:|---|"]
+    for calls, total, mean, query in rows:
+        text = query.replace("|", "\\|")
+        lines.append(f"| {calls:,} | {total:,.0f} | {mean:.3f} | `{text}` |")
+    return "\n".join(lines)
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
