@@ -95,10 +95,12 @@ class Projection(ABC):
         """Plan and write one batch."""
         await self.write(conn, target, self.plan(events))
 
-    def bulk_statements(self, target: Target, upto: int) -> list[tuple[str, list[Any]]]:
-        """Set-based statements building the model from empty up to `upto` ([] when none)."""
-        # They must give the rows `apply` would, may run at the same time on separate
-        # connections, and one returning a non-NULL text names what `apply` would refuse.
+    def bulk_statements(self, target: Target, upto: int) -> list[list[tuple[str, list[Any]]]]:
+        """Set-based statements building the model from empty up to `upto` ([] when none), in
+        waves: a wave's statements may run at the same time on separate connections, and each
+        wave starts once the one before has committed."""
+        # They must give the rows `apply` would; one returning a non-NULL text names what
+        # `apply` would refuse.
         return []
 
 

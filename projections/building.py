@@ -155,9 +155,10 @@ class ScratchBuild:
                 await reader
 
     async def _bulk(
-        self, model: ScratchModel, statements: list[tuple[str, list[Any]]], upto: int
+        self, model: ScratchModel, waves: list[list[tuple[str, list[Any]]]], upto: int
     ) -> None:
-        """Build an empty copy up to `upto` with the model's set-based statements, side by side."""
+        """Build an empty copy up to `upto` with the model's set-based statements: wave after
+        wave, the statements of a wave side by side."""
         # Each statement commits on its own; the tracking row moves only after all did. An
         # interruption leaves the tracking row at 0, and the next attempt starts by emptying.
         target = model.step.target
@@ -177,15 +178,16 @@ class ScratchBuild:
             finally:
                 await close_quietly(conn)
 
-        try:
-            async with asyncio.TaskGroup() as group:  # one fails: the others are cancelled
-                for statement, params in statements:
-                    group.create_task(run(statement, params))
-        except BaseExceptionGroup as failed:
-            named: list[BaseException] = [
-                e for e in failed.exceptions if isinstance(e, ProjectionError)
-            ]
-            raise (named or list(failed.exceptions))[0] from None
+        for wave in waves:
+            try:
+                async with asyncio.TaskGroup() as group:  # one fails: the others are cancelled
+                    for statement, params in wave:
+                        group.create_task(run(statement, params))
+            except BaseExceptionGroup as failed:
+                named: list[BaseException] = [
+                    e for e in failed.exceptions if isinstance(e, ProjectionError)
+                ]
+                raise (named or list(failed.exceptions))[0] from None
         await tracking.advance(self.writer, {model.name: upto}, target)
         model.position = upto
 

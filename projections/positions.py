@@ -130,7 +130,7 @@ class PositionsProjection(Projection):
             )
         return _Plan(list(opened.values()), moved, steps)
 
-    def bulk_statements(self, target: Target, upto: int) -> list[tuple[str, list[Any]]]:
+    def bulk_statements(self, target: Target, upto: int) -> list[list[tuple[str, list[Any]]]]:
         return positions_bulk.statements(target, upto)
 
     async def write(self, conn: AsyncConnection[Any], target: Target, plan: _Plan) -> None:

@@ -5,7 +5,8 @@
 # in Python costs about 11 us each, which caps a rebuild near 60,000 events/s on two cores;
 # PostgreSQL reads the transcoder's JSON itself for much less. Each table is built by PARTS
 # statements over disjoint ranges of position ids (a position's events all fall in one), so
-# the work spreads evenly over both cores. Later batches use the live path.
+# the work spreads evenly over both cores: first the lifecycle from the log, then the positions
+# from the lifecycle. Later batches use the live path.
 
 from __future__ import annotations
 
@@ -16,29 +17,30 @@ from projections.base import Target
 from projections.payloads import POSITION_CREATED, POSITION_MOVED
 from projections.payloads import POSITION_CREATED_VERSION as CREATED_VERSION
 
-# Each statement parses each stored event once (OFFSET 0 keeps the planner from inlining the
-# parse into every use of `doc`). Positions opened up to the given position, with their moves
-# folded in; the statement also says what the live path would have refused: a payload
-# version it does not know, or a move of a position never opened (one text row, NULL if none).
+# Positions opened up to the given position, folded from the lifecycle rows built before them
+# (each stored event is parsed once, for the lifecycle; here only the Created payloads are read
+# again). A position's state, released amount and update time are its last step's state, the
+# sum of its steps' amounts and its last step's time: what the live path folds event by event.
+# The statement also says what the live path would have refused: a payload version it does not
+# know, or steps of a position never opened (one text row, NULL if none). OFFSET 0 keeps the
+# planner from inlining the parse into every use of `doc`.
 POSITIONS = """
 WITH created AS (
     SELECT e.stream_id, d.doc, (d.doc->'timestamp'->>'_data_')::timestamptz AS at
     FROM events AS e,
          LATERAL (SELECT convert_from(e.state, 'UTF8')::jsonb AS doc OFFSET 0) AS d
     WHERE e.position <= %s AND e.topic = %s AND e.stream_id BETWEEN %s AND %s
-), moved AS (
-    SELECT e.stream_id,
-           sum((d.doc->'released'->>'_data_')::numeric) AS released,
-           (array_agg(ARRAY[d.doc->>'to_state', d.doc->'timestamp'->>'_data_']
-                      ORDER BY e.version DESC))[1:1] AS last
-    FROM events AS e,
-         LATERAL (SELECT convert_from(e.state, 'UTF8')::jsonb AS doc OFFSET 0) AS d
-    WHERE e.position <= %s AND e.topic = %s AND e.stream_id BETWEEN %s AND %s
-    GROUP BY e.stream_id
+), steps AS (
+    SELECT l.position_id,
+           coalesce(sum(l.amount), 0) AS released,
+           (array_agg(ARRAY[l.to_state, l.at::text] ORDER BY l.seq DESC))[1:1] AS last
+    FROM {position_lifecycle} AS l
+    WHERE l.position_id BETWEEN %s AND %s
+    GROUP BY l.position_id
 ), joined AS (
     -- A FULL JOIN is always a hash or merge join: never a nested loop over the whole log.
-    SELECT c.stream_id AS opened, c.doc, c.at, m.stream_id AS moves, m.released, m.last
-    FROM created AS c FULL JOIN moved AS m ON m.stream_id = c.stream_id
+    SELECT c.stream_id AS opened, c.doc, c.at, s.released, s.last
+    FROM created AS c FULL JOIN steps AS s ON s.position_id = c.stream_id
 ), inserted AS (
     INSERT INTO {positions} (id, institution_id, asset_id, template_id, holder_reference,
                              currency, amount, released_amount, state, external_reference,
@@ -93,7 +95,7 @@ FROM events AS e,
 WHERE e.position <= %s AND e.topic = ANY(%s) AND e.stream_id BETWEEN %s AND %s
 """
 
-PARTS = 2  # per table: four statements keep two cores busy to the end
+PARTS = 2  # statements per wave: both cores busy to the end of each
 
 
 def _ranges(parts: int) -> list[tuple[UUID, UUID]]:
@@ -104,16 +106,15 @@ def _ranges(parts: int) -> list[tuple[UUID, UUID]]:
     return [(UUID(int=low), UUID(int=high)) for low, high in zip(lows, highs, strict=True)]
 
 
-def statements(target: Target, upto: int) -> list[tuple[str, list[Any]]]:
-    """(statement, params) pairs that can run at the same time, each in its own transaction;
-    one returning a non-NULL text names a problem, and its transaction must roll back."""
-    created = [upto, POSITION_CREATED]
-    moved = [upto, POSITION_MOVED]
+def statements(target: Target, upto: int) -> list[list[tuple[str, list[Any]]]]:
+    """Waves of (statement, params): the lifecycle, then the positions folded from it. The
+    statements of a wave run at the same time, each in its own transaction; one returning a
+    non-NULL text names a problem, and its transaction must roll back."""
     steps = [upto, [POSITION_CREATED, POSITION_MOVED]]
-    out: list[tuple[str, list[Any]]] = []
-    for low, high in _ranges(PARTS):
-        out.append(
-            (target.sql(POSITIONS), [*created, low, high, *moved, low, high, CREATED_VERSION])
-        )
-        out.append((target.sql(LIFECYCLE), [*steps, low, high]))
-    return out
+    ranges = _ranges(PARTS)
+    lifecycle = [(target.sql(LIFECYCLE), [*steps, low, high]) for low, high in ranges]
+    positions = [
+        (target.sql(POSITIONS), [upto, POSITION_CREATED, low, high, low, high, CREATED_VERSION])
+        for low, high in ranges
+    ]
+    return [lifecycle, positions]
