@@ -6,14 +6,7 @@ from typing import Any, TypeVar
 from uuid import uuid4
 
 from eventsourcing.domain import Aggregate, CanMutateAggregate
-from eventsourcing.persistence import (
-    DatetimeAsISO,
-    DecimalAsStr,
-    JSONTranscoder,
-    Mapper,
-    StoredEvent,
-    UUIDAsHex,
-)
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
 from escrowgrid.domain.asset import Asset
@@ -22,16 +15,10 @@ from escrowgrid.domain.institution import Institution
 from escrowgrid.domain.policies import PositionPolicy
 from escrowgrid.domain.policy import Policy
 from escrowgrid.domain.position import Position
+from escrowgrid.event_codec import make_mapper
 from tests.unit.domain_builders import make_asset, make_template, open_position
 
 A = TypeVar("A", bound=Aggregate)
-
-
-def make_mapper() -> Mapper[Any]:
-    transcoder = JSONTranscoder()
-    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
-        transcoder.register(transcoding)
-    return Mapper(transcoder=transcoder)
 
 
 def replay(aggregate: A) -> tuple[A, list[StoredEvent]]:
