@@ -1,13 +1,13 @@
 """The Asset aggregate: a labelled thing registered under one of its institution's templates."""
 
 from copy import deepcopy
-from datetime import datetime
 from functools import partial
 from typing import Self
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from escrowgrid.domain.aggregate import LedgerAggregate
 from escrowgrid.domain.asset_template import AssetTemplate
 from escrowgrid.domain.errors import ErrorCollector, TenancyViolation
 from escrowgrid.domain.metadata import validate_metadata
@@ -16,7 +16,7 @@ from escrowgrid.domain.text import parse_text
 MAX_LABEL_LENGTH = 255
 
 
-class Asset(Aggregate):
+class Asset(LedgerAggregate):
     """An asset positions are opened against."""
 
     class Event(Aggregate.Event):
@@ -73,13 +73,3 @@ class Asset(Aggregate):
             label=parsed_label,
             metadata=parsed_metadata,
         )
-
-    @property
-    def created_at(self) -> datetime:
-        """When the asset was registered."""
-        return self.created_on
-
-    @property
-    def updated_at(self) -> datetime:
-        """When the asset last changed."""
-        return self.modified_on

@@ -1,16 +1,16 @@
 """The AssetTemplate aggregate: a validated template definition owned by an institution."""
 
 from copy import deepcopy
-from datetime import datetime
 from typing import Self
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from escrowgrid.domain.aggregate import LedgerAggregate
 from escrowgrid.domain.templates import validate_template
 
 
-class AssetTemplate(Aggregate):
+class AssetTemplate(LedgerAggregate):
     """A reusable definition (code, vertical, region, config) assets are registered under."""
 
     class Event(Aggregate.Event):
@@ -67,13 +67,3 @@ class AssetTemplate(Aggregate):
             region=spec.region.value,
             config=spec.config,
         )
-
-    @property
-    def created_at(self) -> datetime:
-        """When the template was defined."""
-        return self.created_on
-
-    @property
-    def updated_at(self) -> datetime:
-        """When the template last changed."""
-        return self.modified_on

@@ -9,6 +9,7 @@ from uuid import uuid4
 
 from eventsourcing.domain import Aggregate
 
+from escrowgrid.domain.aggregate import LedgerAggregate
 from escrowgrid.domain.errors import ErrorCollector, KeyNotFound, ValidationError
 from escrowgrid.domain.text import parse_text
 from escrowgrid.domain.vocabulary import (
@@ -70,7 +71,7 @@ def _parse_verticals(value: object) -> list[Vertical]:
     return list(dict.fromkeys(vertical for vertical in parsed if vertical is not None))
 
 
-class Institution(Aggregate):
+class Institution(LedgerAggregate):
     """A tenant of the platform."""
 
     class Event(Aggregate.Event):
@@ -136,16 +137,6 @@ class Institution(Aggregate):
             regions=[region.value for region in parsed_regions],
             verticals=[vertical.value for vertical in parsed_verticals],
         )
-
-    @property
-    def created_at(self) -> datetime:
-        """When the institution was registered."""
-        return self.created_on
-
-    @property
-    def updated_at(self) -> datetime:
-        """When the institution last changed (including its keys)."""
-        return self.modified_on
 
     def active_api_keys(self) -> list[ApiKeyRecord]:
         """Keys not revoked, oldest first."""

@@ -1,17 +1,17 @@
 """The Policy aggregate: one institution's position limits for one region."""
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Self
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from escrowgrid.domain.aggregate import LedgerAggregate
 from escrowgrid.domain.policies import PositionPolicy, policy_id
 from escrowgrid.domain.vocabulary import Region, parse_region
 
 
-class Policy(Aggregate):
+class Policy(LedgerAggregate):
     """Position limits; its id is policies.policy_id(institution_id, region), so upserts find it."""
 
     class Event(Aggregate.Event):
@@ -87,16 +87,6 @@ class Policy(Aggregate):
     def config(self) -> dict[str, object]:
         """The contract's `config` object: {"region", "position": {...}}."""
         return {"region": self.region, "position": self.position_policy.to_config()}
-
-    @property
-    def created_at(self) -> datetime:
-        """When the policy was first set."""
-        return self.created_on
-
-    @property
-    def updated_at(self) -> datetime:
-        """When the policy last changed."""
-        return self.modified_on
 
 
 def _copy(currencies: list[str] | None) -> list[str] | None:

@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from escrowgrid.domain.aggregate import LedgerAggregate
 from escrowgrid.domain.asset import Asset
 from escrowgrid.domain.asset_template import AssetTemplate
 from escrowgrid.domain.currencies import parse_currency
@@ -86,7 +87,7 @@ def _check_template_rules(template: AssetTemplate, opening: _Opening) -> None:
     errors.raise_if_any()
 
 
-class Position(Aggregate):
+class Position(LedgerAggregate):
     """An escrow position; `move` walks it through lifecycle.ALLOWED."""
 
     class Event(Aggregate.Event):
@@ -222,16 +223,6 @@ class Position(Aggregate):
     def position_state(self) -> PositionState:
         """`state` as the enum."""
         return PositionState(self.state)
-
-    @property
-    def created_at(self) -> datetime:
-        """When the position was opened."""
-        return self.created_on
-
-    @property
-    def updated_at(self) -> datetime:
-        """When the position last moved."""
-        return self.modified_on
 
     def move(
         self,
