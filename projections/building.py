@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection
 
+from escrowgrid.background import cancel_and_wait
 from projections import scratch, tracking
 from projections.base import Projection, ProjectionError, Target
 from projections.batches import (
@@ -150,9 +150,7 @@ class ScratchBuild:
                 if progress is not None:
                     progress.advance(passed)
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            await cancel_and_wait([reader])
 
     async def _bulk(
         self, model: ScratchModel, waves: list[list[tuple[str, list[Any]]]], upto: int

@@ -9,6 +9,8 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from escrowgrid.background import cancel_and_wait
+
 log = logging.getLogger("escrowgrid.auth")
 
 _INSERT = """
@@ -41,9 +43,7 @@ class AuthFailureLog:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
         with contextlib.suppress(Exception):
             await self.flush()

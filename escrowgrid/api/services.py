@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +11,7 @@ from uuid import UUID
 from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid.api.auth_audit import AuthFailureLog
+from escrowgrid.background import cancel_and_wait
 from escrowgrid.commands import Ledger
 from escrowgrid.config import Settings
 from escrowgrid.database import open_pool
@@ -71,10 +71,7 @@ class Services:
         self._tasks.append(asyncio.create_task(self._retention(), name="idempotency-retention"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         await self.waiter.stop()
         if self.runner is not None:
             await self.runner.stop()

@@ -15,7 +15,6 @@ See docs/architecture.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from escrowgrid.background import cancel_and_wait
 from escrowgrid.eventlog.errors import (
     ConcurrencyConflict,
     EventLogError,
@@ -80,9 +80,7 @@ class Appender:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
         if self._flushing:
             await asyncio.gather(*self._flushing, return_exceptions=True)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
 
+from escrowgrid.background import cancel_and_wait
 from escrowgrid.eventlog.reader import load_streams
 from escrowgrid.eventlog.records import PendingEvent
 
@@ -41,11 +41,7 @@ class StreamLoader:
             ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     async def load(self, *stream_ids: UUID) -> Streams:
