@@ -23,14 +23,12 @@ from eventsourcing.application import Application
 
 from escrowgrid.bench.stats import Sample, table
 from escrowgrid.command_context import ROOT, CommandContext
+from escrowgrid.command_layer import open_ledger
 from escrowgrid.commands import Ledger
-from escrowgrid.database import open_pool
 from escrowgrid.domain.asset import Asset
 from escrowgrid.domain.asset_template import AssetTemplate
 from escrowgrid.domain.position import Position
 from escrowgrid.embedded_pg import EmbeddedPostgres
-from escrowgrid.eventlog.appender import Appender
-from escrowgrid.eventlog.loader import StreamLoader
 from escrowgrid.migrations import migrate
 
 CTX = CommandContext(ROOT)
@@ -93,18 +91,8 @@ async def _seed(ledger: Ledger) -> tuple[UUID, UUID]:
 
 
 async def _with_ledger(dsn: str, body: Callable[[Ledger], Awaitable[T]]) -> T:
-    pool = open_pool(dsn, min_size=4, max_size=24)
-    await pool.open(wait=True)
-    appender = Appender(pool)
-    loader = StreamLoader(pool)
-    await appender.start()
-    await loader.start()
-    try:
-        return await body(Ledger(pool, appender, loader))
-    finally:
-        await loader.stop()
-        await appender.stop()
-        await pool.close()
+    async with open_ledger(dsn, min_size=4, max_size=24) as running:
+        return await body(running.ledger)
 
 
 async def _ours_share(

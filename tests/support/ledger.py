@@ -1,43 +1,14 @@
-"""A running command layer (pool, appender, Ledger) against a test database."""
+"""A running command layer against a test database, and the fixtures commands need."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-from psycopg_pool import AsyncConnectionPool
-
 from escrowgrid.command_context import ROOT, CommandContext
+from escrowgrid.command_layer import Running, open_ledger
 from escrowgrid.commands import Ledger
-from escrowgrid.database import open_pool
-from escrowgrid.eventlog.appender import Appender
-from escrowgrid.eventlog.loader import StreamLoader
-
-
-@dataclass
-class Running:
-    ledger: Ledger
-    pool: AsyncConnectionPool
-    appender: Appender
-
-
-@asynccontextmanager
-async def open_ledger(dsn: str, *, max_size: int = 10) -> AsyncIterator[Running]:
-    pool = open_pool(dsn, min_size=1, max_size=max_size)
-    await pool.open(wait=True)
-    appender = Appender(pool)
-    loader = StreamLoader(pool)
-    await appender.start()
-    await loader.start()
-    try:
-        yield Running(Ledger(pool, appender, loader), pool, appender)
-    finally:
-        await loader.stop()
-        await appender.stop()
-        await pool.close()
 
 
 @dataclass(frozen=True)
@@ -48,6 +19,7 @@ class Fixture:
 
 
 ROOT_CTX = CommandContext(ROOT)
+__all__ = ["ROOT_CTX", "Fixture", "Running", "open_ledger", "open_position", "seed"]
 
 
 async def seed(ledger: Ledger, ctx: CommandContext = ROOT_CTX) -> Fixture:
