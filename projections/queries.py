@@ -339,6 +339,7 @@ _POSITION_WITH_STEPS = (
     " FROM positions AS p LEFT JOIN position_lifecycle AS l ON l.position_id = p.id"
     " WHERE p.id = %s ORDER BY l.seq"
 )
+_STEP_AT = 13  # where a step's columns start in those rows
 
 
 def _step(position_id: UUID, row: Sequence[Any]) -> LifecycleEvent:
@@ -416,8 +417,9 @@ async def get_position(conn: Conn, id: UUID) -> PositionView | None:
     rows = await cur.fetchall()
     if not rows:
         return None
-    steps = [_step(id, row[13:]) for row in rows if row[13] is not None]
-    return _position(rows[0][:13], steps)
+    # Each row: the position's columns, then one step's (NULLs when it has none).
+    steps = [_step(id, row[_STEP_AT:]) for row in rows if row[_STEP_AT] is not None]
+    return _position(rows[0][:_STEP_AT], steps)
 
 
 # -- ledger feed, audit, digest -------------------------------------------------------------------
