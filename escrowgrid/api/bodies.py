@@ -1,14 +1,14 @@
 """Request bodies as msgspec Structs: shapes for decoding and for the OpenAPI document.
 
 Types are kept loose where the domain gives the better message (it names the field and says
-what is accepted); msgspec only guarantees the JSON shape.
+what is accepted); msgspec only guarantees the JSON shape. Ids are strings: they are opaque to
+clients, and one of any shape that names nothing is a 404 (escrowgrid/api/scoping.py).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 import msgspec
 
@@ -36,23 +36,23 @@ class AssetTemplateBody(msgspec.Struct, rename="camel"):
     name: str
     vertical: str
     region: str
-    institution_id: UUID | None = None
+    institution_id: str | None = None
     config: dict[str, Any] | None = None
 
 
 class AssetBody(msgspec.Struct, rename="camel"):
-    template_id: UUID
+    template_id: str
     label: str
-    institution_id: UUID | None = None
+    institution_id: str | None = None
     metadata: dict[str, Any] | None = None
 
 
 class PositionBody(msgspec.Struct, rename="camel"):
-    asset_id: UUID
+    asset_id: str
     holder_reference: str
     currency: str
     amount: Decimal
-    institution_id: UUID | None = None
+    institution_id: str | None = None
     external_reference: str | None = None
 
 

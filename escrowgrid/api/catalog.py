@@ -13,14 +13,17 @@ from escrowgrid.api.bodies import AssetBody, AssetTemplateBody
 from escrowgrid.api.commanding import actor_of, run
 from escrowgrid.api.errors import ERROR_RESPONSES
 from escrowgrid.api.scoping import (
+    ASSET,
+    ASSET_TEMPLATE,
     InstitutionId,
     Limit,
     Offset,
     acting_institution,
     ensure_visible,
-    institution_filter,
+    filter_id,
+    institution_scope,
+    named_id,
     path_id,
-    query_id,
 )
 from escrowgrid.api.services import Services
 from escrowgrid.command_context import NotFound
@@ -36,7 +39,7 @@ class AssetTemplateController(Controller):
     async def create(
         self, request: Request[Any, Any, Any], services: Services, data: AssetTemplateBody
     ) -> Response[AssetTemplateView]:
-        iid = acting_institution(actor_of(request), data.institution_id)
+        iid = await acting_institution(services.pool, actor_of(request), data.institution_id)
         return await run(
             request, services,
             lambda ctx: services.ledger.define_template(
@@ -55,18 +58,18 @@ class AssetTemplateController(Controller):
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Response[Page[AssetTemplateView]]:
-        iid = institution_filter(actor_of(request), query_id(institution_id, "institutionId"))
         async with services.pool.connection() as conn:
+            iid = await institution_scope(conn, actor_of(request), institution_id)
             page = await queries.list_asset_templates(
                 conn, institution_id=iid, limit=limit, offset=offset
             )
         return answer(page)
 
-    @get("/{template_id:str}", responses=ERROR_RESPONSES, operation_id="getAssetTemplate")
+    @get("/{id:str}", responses=ERROR_RESPONSES, operation_id="getAssetTemplate")
     async def get_one(
-        self, request: Request[Any, Any, Any], services: Services, template_id: str
+        self, request: Request[Any, Any, Any], services: Services, id: str
     ) -> Response[AssetTemplateView]:
-        tid = path_id(template_id, "Asset template")
+        tid = path_id(id, ASSET_TEMPLATE)
         async with services.pool.connection() as conn:
             found = await queries.get_asset_template(conn, tid)
         if found is None:
@@ -83,11 +86,12 @@ class AssetController(Controller):
     async def create(
         self, request: Request[Any, Any, Any], services: Services, data: AssetBody
     ) -> Response[AssetView]:
-        iid = acting_institution(actor_of(request), data.institution_id)
+        iid = await acting_institution(services.pool, actor_of(request), data.institution_id)
+        template_id = named_id(data.template_id, "templateId", ASSET_TEMPLATE)
         return await run(
             request, services,
             lambda ctx: services.ledger.register_asset(
-                ctx, iid, template_id=data.template_id, label=data.label,
+                ctx, iid, template_id=template_id, label=data.label,
                 metadata=data.metadata,
             ),
             views.asset, 201,
@@ -103,19 +107,20 @@ class AssetController(Controller):
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Response[Page[AssetView]]:
-        iid = institution_filter(actor_of(request), query_id(institution_id, "institutionId"))
-        tid = query_id(template_id, "templateId")
+        actor = actor_of(request)
         async with services.pool.connection() as conn:
+            iid = await institution_scope(conn, actor, institution_id)
+            tid = await filter_id(conn, actor, template_id, "templateId", ASSET_TEMPLATE)
             page = await queries.list_assets(
                 conn, institution_id=iid, template_id=tid, limit=limit, offset=offset
             )
         return answer(page)
 
-    @get("/{asset_id:str}", responses=ERROR_RESPONSES, operation_id="getAsset")
+    @get("/{id:str}", responses=ERROR_RESPONSES, operation_id="getAsset")
     async def get_one(
-        self, request: Request[Any, Any, Any], services: Services, asset_id: str
+        self, request: Request[Any, Any, Any], services: Services, id: str
     ) -> Response[AssetView]:
-        aid = path_id(asset_id, "Asset")
+        aid = path_id(id, ASSET)
         async with services.pool.connection() as conn:
             found = await queries.get_asset(conn, aid)
         if found is None:

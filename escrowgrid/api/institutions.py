@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post, put
 
@@ -11,7 +12,7 @@ from escrowgrid.api.answers import answer
 from escrowgrid.api.bodies import ApiKeyBody, InstitutionBody, PolicyBody
 from escrowgrid.api.commanding import actor_of, run
 from escrowgrid.api.errors import ERROR_RESPONSES
-from escrowgrid.api.scoping import ensure_visible, path_id
+from escrowgrid.api.scoping import INSTITUTION, ensure_visible, path_id, visible
 from escrowgrid.api.services import Services
 from escrowgrid.command_context import Forbidden, NotFound
 from escrowgrid.domain.vocabulary import parse_region
@@ -19,11 +20,17 @@ from projections import queries
 from projections.views import ApiKeyView, InstitutionView, PolicyView
 
 
-def _admin_of(request: Request[Any, Any, Any], institution_id: Any) -> None:
+async def _institution(
+    request: Request[Any, Any, Any], services: Services, id: str, *, admin: bool = False
+) -> UUID:
+    """The institution of the path: 404 unknown, 403 another one's (or not an admin's, if asked)."""
     actor = actor_of(request)
-    ensure_visible(actor, institution_id)
-    if not actor.is_root and actor.role.value != "admin":
+    iid = path_id(id, INSTITUTION)
+    async with services.pool.connection() as conn:
+        await visible(conn, actor, INSTITUTION, iid)
+    if admin and not actor.is_root and actor.role.value != "admin":
         raise Forbidden("Forbidden: an admin key of the institution is required")
+    return iid
 
 
 class InstitutionController(Controller):
@@ -53,73 +60,63 @@ class InstitutionController(Controller):
             )
         return answer(found)
 
-    @get("/{institution_id:str}", responses=ERROR_RESPONSES, operation_id="getInstitution")
+    @get("/{id:str}", responses=ERROR_RESPONSES, operation_id="getInstitution")
     async def get_one(
-        self, request: Request[Any, Any, Any], services: Services, institution_id: str
+        self, request: Request[Any, Any, Any], services: Services, id: str
     ) -> Response[InstitutionView]:
-        iid = path_id(institution_id, "Institution")
-        ensure_visible(actor_of(request), iid)
         async with services.pool.connection() as conn:
-            found = await queries.get_institution(conn, iid)
+            found = await queries.get_institution(conn, path_id(id, INSTITUTION))
         if found is None:
             raise NotFound("Institution not found")
+        ensure_visible(actor_of(request), found.id)
         return answer(found)
 
     # -- API keys --------------------------------------------------------------------------
 
     @post(
-        "/{institution_id:str}/api-keys",
+        "/{id:str}/api-keys",
         responses=ERROR_RESPONSES,
         operation_id="createApiKey",
         status_code=201,
     )
     async def create_key(
-        self,
-        request: Request[Any, Any, Any],
-        services: Services,
-        institution_id: str,
-        data: ApiKeyBody,
+        self, request: Request[Any, Any, Any], services: Services, id: str, data: ApiKeyBody
     ) -> Response[dict[str, Any]]:
-        iid = path_id(institution_id, "Institution")
-        _admin_of(request, iid)
+        iid = await _institution(request, services, id, admin=True)
         return await run(
             request, services,
             lambda ctx: services.ledger.issue_api_key(ctx, iid, label=data.label, role=data.role),
             views.issued_key, 201, kept_view=views.issued_key_replay,
         )  # fmt: skip
 
-    @get("/{institution_id:str}/api-keys", responses=ERROR_RESPONSES, operation_id="listApiKeys")
+    @get("/{id:str}/api-keys", responses=ERROR_RESPONSES, operation_id="listApiKeys")
     async def list_keys(
-        self, request: Request[Any, Any, Any], services: Services, institution_id: str
+        self, request: Request[Any, Any, Any], services: Services, id: str
     ) -> Response[list[ApiKeyView]]:
-        iid = path_id(institution_id, "Institution")
-        _admin_of(request, iid)
+        iid = await _institution(request, services, id, admin=True)
         async with services.pool.connection() as conn:
-            if await queries.get_institution(conn, iid) is None:
-                raise NotFound("Institution not found")
             return answer(await queries.list_api_keys(conn, iid))
 
     @post(
-        "/{institution_id:str}/api-keys/{key_id:str}/revoke",
+        "/{id:str}/api-keys/{keyId:str}/revoke",
         responses=ERROR_RESPONSES,
         operation_id="revokeApiKey",
         status_code=200,
     )
     async def revoke_key(
-        self, request: Request[Any, Any, Any], services: Services, institution_id: str, key_id: str
+        self, request: Request[Any, Any, Any], services: Services, id: str, keyId: str
     ) -> Response[ApiKeyView]:
-        iid = path_id(institution_id, "Institution")
-        _admin_of(request, iid)
+        iid = await _institution(request, services, id, admin=True)
         return await run(
             request, services,
-            lambda ctx: services.ledger.revoke_api_key(ctx, iid, key_id),
+            lambda ctx: services.ledger.revoke_api_key(ctx, iid, keyId),
             lambda record: views.api_key(record, iid),
         )  # fmt: skip
 
     # -- policies ----------------------------------------------------------------------------
 
     @put(
-        "/{institution_id:str}/policies/{region:str}",
+        "/{id:str}/policies/{region:str}",
         responses=ERROR_RESPONSES,
         operation_id="upsertPolicy",
     )
@@ -127,12 +124,11 @@ class InstitutionController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Services,
-        institution_id: str,
+        id: str,
         region: str,
         data: PolicyBody,
     ) -> Response[PolicyView]:
-        iid = path_id(institution_id, "Institution")
-        _admin_of(request, iid)
+        iid = await _institution(request, services, id, admin=True)
         return await run(
             request, services,
             lambda ctx: services.ledger.set_policy(
@@ -141,25 +137,23 @@ class InstitutionController(Controller):
             views.policy,
         )  # fmt: skip
 
-    @get("/{institution_id:str}/policies", responses=ERROR_RESPONSES, operation_id="listPolicies")
+    @get("/{id:str}/policies", responses=ERROR_RESPONSES, operation_id="listPolicies")
     async def list_policies(
-        self, request: Request[Any, Any, Any], services: Services, institution_id: str
+        self, request: Request[Any, Any, Any], services: Services, id: str
     ) -> Response[list[PolicyView]]:
-        iid = path_id(institution_id, "Institution")
-        ensure_visible(actor_of(request), iid)
+        iid = await _institution(request, services, id)
         async with services.pool.connection() as conn:
             return answer(await queries.list_policies(conn, iid))
 
     @get(
-        "/{institution_id:str}/policies/{region:str}",
+        "/{id:str}/policies/{region:str}",
         responses=ERROR_RESPONSES,
         operation_id="getPolicy",
     )
     async def get_policy(
-        self, request: Request[Any, Any, Any], services: Services, institution_id: str, region: str
+        self, request: Request[Any, Any, Any], services: Services, id: str, region: str
     ) -> Response[PolicyView]:
-        iid = path_id(institution_id, "Institution")
-        ensure_visible(actor_of(request), iid)
+        iid = await _institution(request, services, id)
         parsed = parse_region(region, "region")
         async with services.pool.connection() as conn:
             found = await queries.get_policy(conn, iid, parsed.value)

@@ -13,16 +13,18 @@ from escrowgrid.api.commanding import actor_of
 from escrowgrid.api.errors import ERROR_RESPONSES
 from escrowgrid.api.history import stored_fields
 from escrowgrid.api.scoping import (
+    MAX_LOG_POSITION,
+    POSITION,
     InstitutionId,
     Limit,
     Offset,
-    ensure_visible,
-    institution_filter,
-    query_id,
+    filter_id,
+    institution_scope,
     query_time,
 )
 from escrowgrid.api.services import Services
-from escrowgrid.command_context import Forbidden, NotFound
+from escrowgrid.command_context import Forbidden
+from escrowgrid.domain.errors import ValidationError
 from escrowgrid.eventlog.reader import read_after, read_tenant_after
 from projections import queries
 from projections.views import AuditEventView, LedgerEventView, Page
@@ -59,15 +61,10 @@ class LedgerController(Controller):
         position_id: Annotated[str | None, Parameter(query="positionId")] = None,
     ) -> Response[list[LedgerEventView]]:
         actor = actor_of(request)
-        pid = query_id(position_id, "positionId")
-        if pid is None and not actor.is_root:
-            raise Forbidden("Forbidden: positionId is required for institution keys")
+        if position_id is None and not actor.is_root:
+            raise ValidationError.single("positionId", "is required for institution keys")
         async with services.pool.connection() as conn:
-            if pid is not None:
-                position = await queries.get_position(conn, pid)
-                if position is None:
-                    raise NotFound("Position not found")
-                ensure_visible(actor, position.institution_id)
+            pid = await filter_id(conn, actor, position_id, "positionId", POSITION)
             found = await queries.list_ledger_events(conn, position_id=pid, institution_id=None)
         return answer(found)
 
@@ -76,8 +73,8 @@ class LedgerController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Services,
-        after: Annotated[int, Parameter(ge=0, query="after")] = 0,
-        limit: Annotated[int, Parameter(ge=1, le=1000, query="limit")] = 100,
+        after: Annotated[int, Parameter(ge=0, le=MAX_LOG_POSITION, query="after")] = 0,
+        limit: Limit = 100,
     ) -> Response[Feed]:
         actor = actor_of(request)
         async with services.pool.connection() as conn:
@@ -95,7 +92,12 @@ class LedgerController(Controller):
         return answer(Feed(data, records[-1].position if records else after, more))
 
     @get("/ledger/digest", responses=ERROR_RESPONSES, operation_id="getLedgerDigest")
-    async def digest(self, services: Services) -> Response[dict[str, Any]]:
+    async def digest(
+        self, request: Request[Any, Any, Any], services: Services
+    ) -> Response[dict[str, Any]]:
+        # The digest and its position cover every institution's events: root only.
+        if not actor_of(request).is_root:
+            raise Forbidden("Forbidden: the ledger digest needs the root key")
         async with services.pool.connection() as conn:
             position, digest = await queries.current_digest(conn)
         return answer({"position": position, "digest": digest, "algorithm": "sha256-chain-v1"})
@@ -115,8 +117,8 @@ class LedgerController(Controller):
         actor = actor_of(request)
         if not actor.is_root and actor.role.value != "admin":
             raise Forbidden("Forbidden: an admin key of the institution is required")
-        iid = institution_filter(actor, query_id(institution_id, "institutionId"))
         async with services.pool.connection() as conn:
+            iid = await institution_scope(conn, actor, institution_id)
             page = await queries.list_audit_events(
                 conn, institution_id=iid, action=action, since=query_time(since, "since"),
                 until=query_time(until, "until"), limit=limit, offset=offset,

@@ -14,15 +14,19 @@ from escrowgrid.api.commanding import actor_of, run
 from escrowgrid.api.errors import ERROR_RESPONSES
 from escrowgrid.api.history import position_history
 from escrowgrid.api.scoping import (
+    ASSET,
+    POSITION,
     InstitutionId,
     Limit,
     Offset,
     acting_institution,
     ensure_visible,
-    institution_filter,
+    filter_id,
+    institution_scope,
+    named_id,
     path_id,
-    query_id,
     query_time,
+    visible,
 )
 from escrowgrid.api.services import Services
 from escrowgrid.command_context import NotFound
@@ -38,11 +42,12 @@ class PositionController(Controller):
     async def create(
         self, request: Request[Any, Any, Any], services: Services, data: PositionBody
     ) -> Response[PositionView]:
-        iid = acting_institution(actor_of(request), data.institution_id)
+        iid = await acting_institution(services.pool, actor_of(request), data.institution_id)
+        asset_id = named_id(data.asset_id, "assetId", ASSET)
         return await run(
             request, services,
             lambda ctx: services.ledger.open_position(
-                ctx, iid, asset_id=data.asset_id, holder_reference=data.holder_reference,
+                ctx, iid, asset_id=asset_id, holder_reference=data.holder_reference,
                 currency=data.currency, amount=data.amount,
                 external_reference=data.external_reference,
             ),
@@ -60,31 +65,35 @@ class PositionController(Controller):
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Response[Page[PositionView]]:
-        iid = institution_filter(actor_of(request), query_id(institution_id, "institutionId"))
+        actor = actor_of(request)
         async with services.pool.connection() as conn:
+            iid = await institution_scope(conn, actor, institution_id)
+            aid = await filter_id(conn, actor, asset_id, "assetId", ASSET)
             page = await queries.list_positions(
-                conn, institution_id=iid, asset_id=query_id(asset_id, "assetId"),
+                conn, institution_id=iid, asset_id=aid,
                 holder_reference=holder_reference, limit=limit, offset=offset,
             )  # fmt: skip
         return answer(page)
 
-    @get("/{position_id:str}", responses=ERROR_RESPONSES, operation_id="getPosition")
+    @get("/{id:str}", responses=ERROR_RESPONSES, operation_id="getPosition")
     async def get_one(
         self,
         request: Request[Any, Any, Any],
         services: Services,
-        position_id: str,
+        id: str,
         as_of: Annotated[str | None, Parameter(query="asOf")] = None,
     ) -> Response[PositionView]:
-        pid = path_id(position_id, "Position")
+        pid = path_id(id, POSITION)
         actor = actor_of(request)
         if as_of is not None:
             at = query_time(as_of, "asOf")
             assert at is not None
+            # Tenancy first: whether another tenant's position existed at `at` is its content.
+            async with services.pool.connection() as conn:
+                await visible(conn, actor, POSITION, pid)
             then = await services.ledger.position_as_of(pid, at)
             if then is None:
                 raise NotFound("Position not found")
-            ensure_visible(actor, then.institution_id)
             return answer(views.position(then))
         async with services.pool.connection() as conn:
             found = await queries.get_position(conn, pid)
@@ -94,7 +103,7 @@ class PositionController(Controller):
         return answer(found)
 
     @post(
-        "/{position_id:str}/transition",
+        "/{id:str}/transition",
         responses=ERROR_RESPONSES,
         operation_id="transitionPosition",
         status_code=200,
@@ -103,10 +112,10 @@ class PositionController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Services,
-        position_id: str,
+        id: str,
         data: TransitionBody,
     ) -> Response[PositionView]:
-        pid = path_id(position_id, "Position")
+        pid = path_id(id, POSITION)
         return await run(
             request, services,
             lambda ctx: services.ledger.move_position(
@@ -116,11 +125,11 @@ class PositionController(Controller):
             views.position,
         )  # fmt: skip
 
-    @get("/{position_id:str}/history", responses=ERROR_RESPONSES, operation_id="getPositionHistory")
+    @get("/{id:str}/history", responses=ERROR_RESPONSES, operation_id="getPositionHistory")
     async def history(
-        self, request: Request[Any, Any, Any], services: Services, position_id: str
+        self, request: Request[Any, Any, Any], services: Services, id: str
     ) -> Response[dict[str, Any]]:
-        pid = path_id(position_id, "Position")
+        pid = path_id(id, POSITION)
         async with services.pool.connection() as conn:
             found = await position_history(conn, pid)
         if found is None:

@@ -175,7 +175,7 @@ def test_metrics_text_holds_the_contract_names_with_route_templates(plain: Serve
     assert inst["id"] not in text
     for name in ("http_requests_total", "taas_requests_total"):
         series = samples(text, name)
-        key = '{method="GET",route="/institutions/{institution_id}",status="200"}'
+        key = '{method="GET",route="/institutions/{id}",status="200"}'
         assert series.get(key, 0) >= 1, sorted(series)
         assert series.get('{method="POST",route="/institutions",status="201"}', 0) >= 1
     assert samples(text, "http_request_duration_seconds_count")
