@@ -1,4 +1,4 @@
-"""Request parameters and tenancy for reads: ids, times, pages, which institution a key sees."""
+"""Request parameters and tenancy: ids, times, pages, which institution a key sees or writes for."""
 
 from __future__ import annotations
 
@@ -54,13 +54,12 @@ def named_id(value: str, field: str, kind: Kind) -> UUID:
     return path_id(value, kind)
 
 
-async def visible(conn: AsyncConnection[Any], actor: Actor, kind: Kind, id: UUID) -> UUID:
-    """The owner of the resource: 404 when there is none, 403 when it is another institution."""
+async def visible(conn: AsyncConnection[Any], actor: Actor, kind: Kind, id: UUID) -> None:
+    """404 when the resource does not exist, 403 when another institution owns it."""
     owner = await queries.owner_of(conn, kind.table, id)
     if owner is None:
         raise NotFound(f"{kind.what} not found")
     ensure_visible(actor, owner)
-    return owner
 
 
 async def filter_id(

@@ -11,14 +11,6 @@ import pytest
 from tests.support.api import Api
 
 
-def _head(api: Api) -> int:
-    """The log position: unchanged after a refused request means nothing was written."""
-    feed = api.ok(api.get("/events", params={"after": 0, "limit": 1000}))
-    while feed["hasMore"]:
-        feed = api.ok(api.get("/events", params={"after": feed["nextAfter"], "limit": 1000}))
-    return int(feed["nextAfter"])
-
-
 @pytest.fixture(scope="module")
 def world(api: Api) -> dict[str, Any]:
     w = api.world()
@@ -73,7 +65,7 @@ def _check(r: httpx.Response, statuses: tuple[int, ...]) -> None:
 
 
 def test_malformed_wrong_type_oversized_and_null_bodies(api: Api, world: dict[str, Any]) -> None:
-    before = _head(api)
+    before = api.log_head()
     for method, path, _good in _routes(world):
         for raw, headers, statuses in (
             (b"{not json", {"content-type": "application/json"}, (400,)),
@@ -86,13 +78,13 @@ def test_malformed_wrong_type_oversized_and_null_bodies(api: Api, world: dict[st
         ):
             r = api.http.request(method, path, content=raw, headers=headers)
             _check(r, statuses)
-    assert _head(api) == before
+    assert api.log_head() == before
 
 
 def test_wrong_field_types_and_missing_fields_name_the_field(
     api: Api, world: dict[str, Any]
 ) -> None:
-    before = _head(api)
+    before = api.log_head()
     for method, path, good in _routes(world):
         missing = api.http.request(method, path, json={})
         _check(missing, (400,))
@@ -106,11 +98,11 @@ def test_wrong_field_types_and_missing_fields_name_the_field(
                 if r.status_code == 400:
                     details = r.json().get("details")
                     assert details is None or isinstance(details, list)
-    assert _head(api) == before
+    assert api.log_head() == before
 
 
 def test_domain_refusals_are_validation_errors(api: Api, world: dict[str, Any]) -> None:
-    before = _head(api)
+    before = api.log_head()
     admin: Api = world["admin"]
     asset = world["asset"]["id"]
     cases: list[tuple[dict[str, Any], str]] = [
@@ -157,7 +149,7 @@ def test_domain_refusals_are_validation_errors(api: Api, world: dict[str, Any]) 
     assert r.status_code == 404
     big_meta = {"toState": "FUNDED", "metadata": {"blob": "x" * 70_000}}
     assert admin.post(f"/positions/{pid}/transition", big_meta).status_code == 400
-    assert _head(api) == before
+    assert api.log_head() == before
 
 
 def test_odd_paths_and_queries_are_4xx(api: Api) -> None:

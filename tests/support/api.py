@@ -27,6 +27,13 @@ class Api:
     def put(self, path: str, json: Any = None, **kw: Any) -> httpx.Response:
         return self.http.put(path, json=json, **kw)
 
+    def log_head(self) -> int:
+        """The log's last position (root key): unchanged after a refused request."""
+        feed = self.ok(self.get("/events", params={"after": 0, "limit": 1000}))
+        while feed["hasMore"]:
+            feed = self.ok(self.get("/events", params={"after": feed["nextAfter"], "limit": 1000}))
+        return int(feed["nextAfter"])
+
     def ok(self, response: httpx.Response, status: int = 200) -> Any:
         assert response.status_code == status, (response.status_code, response.text)
         return response.json()
