@@ -99,10 +99,9 @@ def test_largest_amount() -> None:
     assert open_position(10**15).amount == Decimal(10**15)
 
 
-def test_currency_must_match_the_template() -> None:
-    with pytest.raises(ValidationError) as caught:
-        open_position("10", "EUR")
-    assert fields_of(caught.value) == ["currency"]
+def test_currency_is_not_bound_to_the_template() -> None:
+    position = open_position("10", "EUR", template_config={"currency": "USD", "region": "US"})
+    assert position.currency == "EUR"
 
 
 def test_template_amount_bounds() -> None:
@@ -120,11 +119,6 @@ def test_template_amount_bounds() -> None:
         assert fields_of(caught.value) == ["amount"]
 
 
-def test_position_currency_follows_the_template() -> None:
-    config: dict[str, object] = {"currency": "EUR", "region": "US"}
-    assert open_position("1", "EUR", template_config=config).currency == "EUR"
-
-
 def test_policy_is_applied() -> None:
     policy = PositionPolicy(Decimal("10"), Decimal("100"), ("USD",))
     assert open_position("50", policy=policy).amount == 50
@@ -133,9 +127,8 @@ def test_policy_is_applied() -> None:
     assert fields_of(caught.value) == ["amount"]
     with pytest.raises(PolicyViolation):
         open_position("500", policy=policy)
-    eur_template: dict[str, object] = {"currency": "EUR", "region": "US"}
     with pytest.raises(PolicyViolation) as caught:
-        open_position("50", "EUR", template_config=eur_template, policy=policy)
+        open_position("50", "EUR", policy=policy)
     assert fields_of(caught.value) == ["currency"]
 
 
