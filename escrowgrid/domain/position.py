@@ -30,10 +30,10 @@ MAX_REASON_LENGTH = 1000
 
 @dataclass(frozen=True)
 class LifecycleEntry:
-    """One step of a position's history; the first (from_state None) is its creation."""
+    """One accepted transition of a position (the creation is not one)."""
 
     id: str
-    from_state: str | None
+    from_state: str
     to_state: str
     reason: str | None
     at: datetime
@@ -106,7 +106,7 @@ class Position(LedgerAggregate):
         currency: str
         amount: Decimal
         external_reference: str | None
-        entry_id: str
+        entry_id: str  # the id of its POSITION_CREATED ledger event
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -148,8 +148,6 @@ class Position(LedgerAggregate):
         currency: str,
         amount: Decimal,
         external_reference: str | None,
-        entry_id: str,
-        timestamp: datetime,
     ) -> None:
         self.institution_id = institution_id
         self.asset_id = asset_id
@@ -160,17 +158,7 @@ class Position(LedgerAggregate):
         self.external_reference = external_reference
         self.state: str = PositionState.CREATED.value
         self.released_amount = Decimal(0)
-        self.lifecycle: list[LifecycleEntry] = [
-            LifecycleEntry(
-                id=entry_id,
-                from_state=None,
-                to_state=PositionState.CREATED.value,
-                reason=None,
-                at=timestamp,
-                metadata=None,
-                amount=None,
-            )
-        ]
+        self.lifecycle: list[LifecycleEntry] = []
 
     @classmethod
     def open(
