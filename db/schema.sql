@@ -380,3 +380,12 @@ CREATE TABLE rate_limit_sensitive (
 );
 CREATE INDEX rate_limit_sensitive_expires ON rate_limit_sensitive (expires_at);
 INSERT INTO schema_migrations (version, name, checksum) VALUES (51, '0051_rate_limits.sql', 'f99da705e53afdfc3fe763a69fae83b3e66536eecb1f0f61c14b34e4bf58634a');
+
+-- 0060_lifecycle_transitions_only.sql
+-- position_lifecycle holds a position's transitions only, as the contract's `events` list
+-- does: the creation step written by earlier versions goes (the creation stays in
+-- ledger_events as POSITION_CREATED, and in the event log). A rebuild writes no such row, so
+-- removing them keeps live equal to a rebuild.
+DELETE FROM position_lifecycle WHERE from_state IS NULL;
+ALTER TABLE position_lifecycle ALTER COLUMN from_state SET NOT NULL;
+INSERT INTO schema_migrations (version, name, checksum) VALUES (60, '0060_lifecycle_transitions_only.sql', '12b0bd73beb2360baf8245310130e1ced2af64ad80517f4495a763c90c6a768d');

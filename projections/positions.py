@@ -1,4 +1,4 @@
-"""Read model `positions`: each position's current state and money, and its lifecycle steps."""
+"""Read model `positions`: each position's current state and money, and its transitions."""
 
 # A batch is folded in memory first: a position opened and moved in the same batch is written
 # once with COPY, and positions opened earlier get one multi-row UPDATE for the whole batch.
@@ -65,11 +65,11 @@ ZERO = Decimal(0)
 class _Plan:
     opened: list[list[Any]]  # rows of positions opened in this batch, moves folded in
     moved: dict[str, list[Any]]  # positions opened earlier: [state, released now, updated_at]
-    steps: list[tuple[object, ...]]  # lifecycle rows
+    steps: list[tuple[object, ...]]  # lifecycle rows: one per transition, none for the creation
 
 
 class PositionsProjection(Projection):
-    """Positions with released and remaining amounts, and their lifecycle steps."""
+    """Positions with released and remaining amounts, and their lifecycle transitions."""
 
     name = "positions"
     tables = (POSITIONS, LIFECYCLE)
@@ -99,9 +99,6 @@ class PositionsProjection(Projection):
                     at,
                     at,
                 ]
-                steps.append(
-                    (sid, event.version, payload.entry_id, None, "CREATED", None, at, None, None)
-                )
                 continue
             released = Decimal(payload.released.data)
             row = opened.get(sid)

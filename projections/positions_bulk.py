@@ -18,9 +18,10 @@ from projections.payloads import POSITION_CREATED, POSITION_MOVED
 from projections.payloads import POSITION_CREATED_VERSION as CREATED_VERSION
 
 # Positions opened up to the given position, folded from the lifecycle rows built before them
-# (each stored event is parsed once, for the lifecycle; here only the Created payloads are read
-# again). A position's state, released amount and update time are its last step's state, the
-# sum of its steps' amounts and its last step's time: what the live path folds event by event.
+# (each stored event is parsed once: the Moved payloads for the lifecycle, the Created ones
+# here). A position's state, released amount and update time are its last step's state, the
+# sum of its steps' amounts and its last step's time, or CREATED, 0 and its creation time when
+# it has no step: what the live path folds event by event.
 # The statement also says what the live path would have refused: a payload version it does not
 # know, or steps of a position never opened (one text row, NULL if none). OFFSET 0 keeps the
 # planner from inlining the parse into every use of `doc`.
@@ -67,7 +68,8 @@ SELECT CASE  -- (the INSERT above runs to completion whatever this part reads)
 END
 """
 
-# Lifecycle steps. Metadata as jsonb prints a transcoded Decimal as
+# Lifecycle steps: the transitions only (the contract's `events`; the creation is not one).
+# Metadata as jsonb prints a transcoded Decimal as
 # {"_data_": "1.5", "_type_": "decimal_str"}: the domain refuses user objects holding either key
 # and jsonb escapes quotes inside strings, so the opening and closing texts below only ever
 # occur together around a Decimal's digits, and removing both leaves the JSON number that
@@ -80,7 +82,7 @@ SELECT e.stream_id,
        e.version,
        d.doc->>'entry_id',
        d.doc->>'from_state',
-       coalesce(d.doc->>'to_state', 'CREATED'),
+       d.doc->>'to_state',
        d.doc->>'reason',
        (d.doc->'timestamp'->>'_data_')::timestamptz,
        CASE WHEN jsonb_typeof(d.doc->'metadata') IS DISTINCT FROM 'object' THEN NULL
@@ -92,7 +94,7 @@ SELECT e.stream_id,
        nullif((d.doc->'released'->>'_data_')::numeric, 0)
 FROM events AS e,
      LATERAL (SELECT convert_from(e.state, 'UTF8')::jsonb AS doc OFFSET 0) AS d
-WHERE e.position <= %s AND e.topic = ANY(%s) AND e.stream_id BETWEEN %s AND %s
+WHERE e.position <= %s AND e.topic = %s AND e.stream_id BETWEEN %s AND %s
 """
 
 PARTS = 2  # statements per wave: both cores busy to the end of each
@@ -110,7 +112,7 @@ def statements(target: Target, upto: int) -> list[list[tuple[str, list[Any]]]]:
     """Waves of (statement, params): the lifecycle, then the positions folded from it. The
     statements of a wave run at the same time, each in its own transaction; one returning a
     non-NULL text names a problem, and its transaction must roll back."""
-    steps = [upto, [POSITION_CREATED, POSITION_MOVED]]
+    steps = [upto, POSITION_MOVED]
     ranges = _ranges(PARTS)
     lifecycle = [(target.sql(LIFECYCLE), [*steps, low, high]) for low, high in ranges]
     positions = [

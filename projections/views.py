@@ -100,11 +100,11 @@ class AssetView(msgspec.Struct, rename="camel", frozen=True):
 
 
 class LifecycleEvent(msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit_defaults=True):
-    """One step of a position's life; `fromState` is null for the first."""
+    """One accepted transition of a position; the creation is not one."""
 
     id: str
     position_id: UUID
-    from_state: str | None  # no default: always present, null for the creation
+    from_state: str  # the state the transition left
     to_state: str
     reason: str | None = None
     at: datetime

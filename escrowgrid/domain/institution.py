@@ -58,8 +58,8 @@ def _parse_regions(value: object) -> list[Region]:
 
 
 def _parse_verticals(value: object) -> list[Vertical]:
-    if value is None:
-        return []
+    if value is None:  # omitted: the contract's default is every vertical
+        return list(Vertical)
     if not isinstance(value, list):
         raise ValidationError.single("verticals", "must be a list of verticals")
     errors = ErrorCollector()
@@ -120,7 +120,7 @@ class Institution(LedgerAggregate):
     def register(cls, name: object, regions: object, verticals: object = None) -> Self:
         """Validate and register a new institution with a random id.
 
-        regions: 1..10 Region codes; verticals: optional list of Vertical codes.
+        regions: 1..10 Region codes; verticals: Vertical codes, every one when omitted.
         Duplicates are dropped, first occurrence order kept.
         """
         errors = ErrorCollector()

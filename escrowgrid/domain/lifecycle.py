@@ -40,8 +40,9 @@ class TransitionPlan:
 
 
 def _partial_release(amount: Decimal | None, remaining: Decimal) -> Decimal:
+    # Without an amount the move is state-only (the original service's clients rely on it).
     if amount is None:
-        raise ValidationError.single("amount", "is required when moving to PARTIALLY_RELEASED")
+        return Decimal(0)
     if not amount.is_finite() or amount <= 0:
         raise ValidationError.single("amount", "must be greater than 0")
     if decimal_places(amount) > AMOUNT_PLACES:
@@ -71,8 +72,8 @@ def plan_transition(
     """Decide a move: None for a no-op, a plan when allowed.
 
     Moving to the current state (other than PARTIALLY_RELEASED) is a no-op, whatever the
-    amount. Raises ForbiddenTransition for moves the lifecycle forbids and ValidationError
-    for amount problems.
+    amount; PARTIALLY_RELEASED without an amount releases nothing. Raises ForbiddenTransition
+    for moves the lifecycle forbids and ValidationError for amount problems.
     """
     if to_state == current_state and to_state != PositionState.PARTIALLY_RELEASED:
         return None

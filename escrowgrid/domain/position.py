@@ -19,7 +19,7 @@ from escrowgrid.domain.lifecycle import plan_transition
 from escrowgrid.domain.metadata import validate_metadata
 from escrowgrid.domain.money import add_money, format_amount, parse_amount, subtract_money
 from escrowgrid.domain.policies import PositionPolicy, check_position_against_policy
-from escrowgrid.domain.templates import config_amount_bounds, config_currency
+from escrowgrid.domain.templates import config_amount_bounds
 from escrowgrid.domain.text import parse_optional_text, parse_text
 from escrowgrid.domain.vocabulary import PositionState, parse_position_state
 
@@ -30,10 +30,10 @@ MAX_REASON_LENGTH = 1000
 
 @dataclass(frozen=True)
 class LifecycleEntry:
-    """One step of a position's history; the first (from_state None) is its creation."""
+    """One accepted transition of a position (the creation is not one)."""
 
     id: str
-    from_state: str | None
+    from_state: str
     to_state: str
     reason: str | None
     at: datetime
@@ -74,11 +74,9 @@ def _validate_opening(
     return _Opening(holder, parsed_currency, parsed_amount, external)
 
 
-def _check_template_rules(template: AssetTemplate, opening: _Opening) -> None:
+def _check_template_bounds(template: AssetTemplate, opening: _Opening) -> None:
+    # The currency is not checked here: the institution's policy decides it, not the template.
     errors = ErrorCollector()
-    required_currency = config_currency(template.config)
-    if required_currency is not None and opening.currency != required_currency:
-        errors.add("currency", f"must be {required_currency}, the currency of the asset template")
     low, high = config_amount_bounds(template.config)
     if low is not None and opening.amount < low:
         errors.add("amount", f"is below the template minimum {format_amount(low)}")
@@ -108,7 +106,7 @@ class Position(LedgerAggregate):
         currency: str
         amount: Decimal
         external_reference: str | None
-        entry_id: str
+        entry_id: str  # the id of its POSITION_CREATED ledger event
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -150,8 +148,6 @@ class Position(LedgerAggregate):
         currency: str,
         amount: Decimal,
         external_reference: str | None,
-        entry_id: str,
-        timestamp: datetime,
     ) -> None:
         self.institution_id = institution_id
         self.asset_id = asset_id
@@ -162,17 +158,7 @@ class Position(LedgerAggregate):
         self.external_reference = external_reference
         self.state: str = PositionState.CREATED.value
         self.released_amount = Decimal(0)
-        self.lifecycle: list[LifecycleEntry] = [
-            LifecycleEntry(
-                id=entry_id,
-                from_state=None,
-                to_state=PositionState.CREATED.value,
-                reason=None,
-                at=timestamp,
-                metadata=None,
-                amount=None,
-            )
-        ]
+        self.lifecycle: list[LifecycleEntry] = []
 
     @classmethod
     def open(
@@ -190,7 +176,7 @@ class Position(LedgerAggregate):
         """Open a position in state CREATED with a random id.
 
         Checks, in order: tenancy (TenancyViolation), field formats (ValidationError),
-        the template's currency and amount bounds (ValidationError), then the policy
+        the template's amount bounds (ValidationError), then the policy
         (PolicyViolation). `template` must be the asset's template.
         """
         if asset.institution_id != institution_id:
@@ -198,7 +184,7 @@ class Position(LedgerAggregate):
         if template.id != asset.template_id:
             raise ValueError("template is not the asset's template")
         opening = _validate_opening(holder_reference, currency, amount, external_reference)
-        _check_template_rules(template, opening)
+        _check_template_bounds(template, opening)
         if policy is not None:
             check_position_against_policy(policy, opening.amount, opening.currency)
         return cls._create(

@@ -221,12 +221,6 @@ def config_amount_bounds(config: Mapping[str, object]) -> tuple[Decimal | None, 
     return _config_bound(config, "minAmount"), _config_bound(config, "maxAmount")
 
 
-def config_currency(config: Mapping[str, object]) -> str | None:
-    """The currency a template config fixes for its positions, if any."""
-    currency = config.get("currency")
-    return currency if isinstance(currency, str) else None
-
-
 def config_onchain(config: Mapping[str, object]) -> tuple[bool, int | None]:
     """Whether on-chain mirroring is enabled for the template, and the chain id if given."""
     onchain = config.get("onchain")

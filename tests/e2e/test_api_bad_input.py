@@ -102,6 +102,13 @@ def test_wrong_field_types_and_missing_fields_name_the_field(
 
 
 def test_domain_refusals_are_validation_errors(api: Api, world: dict[str, Any]) -> None:
+    # The currency is the policy's to refuse (never the template's): an institution allowing USD.
+    usd_only = api.world()
+    usd_admin: Api = usd_only["admin"]
+    policy = {"position": {"allowedCurrencies": ["USD"]}}
+    usd_admin.ok(
+        usd_admin.put(f"/institutions/{usd_only['institution']['id']}/policies/US", policy)
+    )
     before = api.log_head()
     admin: Api = world["admin"]
     asset = world["asset"]["id"]
@@ -127,10 +134,13 @@ def test_domain_refusals_are_validation_errors(api: Api, world: dict[str, Any]) 
             {"assetId": asset, "holderReference": "", "currency": "USD", "amount": "1"},
             "holderReference",
         ),
-        ({"assetId": asset, "holderReference": "h", "currency": "EUR", "amount": "1"}, "currency"),
     ]
-    for body, field in cases:
-        r = admin.post("/positions", body)
+    eur = {"holderReference": "h", "currency": "EUR", "amount": "1"}
+    for client, body, field in [
+        *((admin, body, field) for body, field in cases),
+        (usd_admin, {"assetId": usd_only["asset"]["id"], **eur}, "currency"),
+    ]:
+        r = client.post("/positions", body)
         assert r.status_code == 400, (body, r.text)
         assert r.json()["error"] == "Validation failed"
         assert field in [d["field"] for d in r.json()["details"]], r.json()

@@ -30,7 +30,7 @@ from escrowgrid.eventlog.records import AppendRequest
 from escrowgrid.verify import compare_models
 from projections import locks
 from projections.registry import NAMES
-from tests.support.ledger import ROOT_CTX, open_ledger, open_position, seed
+from tests.support.ledger import ROOT_CTX, fill_funded, open_ledger, open_position, seed
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -218,14 +218,7 @@ def test_a_second_runner_takes_over_within_seconds(database_url: str) -> None:
 
 
 def test_status_rebuild_and_verify_commands(database_url: str) -> None:
-    async def fill() -> None:
-        async with open_ledger(database_url) as r:
-            fx = await seed(r.ledger)
-            for _ in range(5):
-                pid = await open_position(r.ledger, fx)
-                await r.ledger.move_position(ROOT_CTX, pid, to_state="FUNDED")
-
-    asyncio.run(fill())
+    asyncio.run(fill_funded(database_url, 5))
     status = cli(database_url, "projections", "status")
     assert status.returncode == 0, status.stderr
     lines = status.stdout.splitlines()

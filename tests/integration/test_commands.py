@@ -67,8 +67,8 @@ def test_lifecycle_with_partial_releases_is_exact(database_url: str) -> None:
         assert fresh.remaining_amount == Decimal("0")
         assert isinstance(fresh.released_amount, Decimal)
         steps = [(e.from_state, e.to_state, e.amount) for e in fresh.lifecycle]
-        assert steps[0] == (None, "CREATED", None)
-        assert [s[2] for s in steps[2:5]] == [
+        assert steps[0] == ("CREATED", "FUNDED", None)  # transitions only
+        assert [s[2] for s in steps[1:4]] == [
             Decimal("0.1"),
             Decimal("0.2"),
             Decimal("99.70000001"),

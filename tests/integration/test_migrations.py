@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,7 +13,10 @@ from psycopg.conninfo import conninfo_to_dict
 
 from escrowgrid import migrations
 from escrowgrid.embedded_pg import bin_dir
+from escrowgrid.verify import compare_models
+from projections.rebuild import rebuild
 from tests.support.cluster import PgCluster
+from tests.support.ledger import fill_funded
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,3 +95,39 @@ def test_schema_sql_is_current_and_equals_the_migrations(cluster: PgCluster, emp
         assert migrations.migrate(empty_db) == []
     finally:
         cluster.drop_database(migrated)
+
+
+def test_an_install_with_creation_steps_keeps_live_equal_to_a_rebuild(
+    empty_db: str, tmp_path: Path
+) -> None:
+    """Before 0060 the positions read model stored each creation as a lifecycle step; the
+    migration drops those rows, so the live tables equal what a rebuild now writes."""
+    earlier = tmp_path / "migrations"
+    earlier.mkdir()
+    for path in migrations.MIGRATIONS_DIR.glob("*.sql"):
+        if int(path.name[:4]) < 60:
+            shutil.copy(path, earlier)
+    migrations.migrate(empty_db, earlier)
+
+    async def build() -> None:
+        await fill_funded(empty_db, 3)
+        await rebuild(empty_db, show_progress=False)
+
+    asyncio.run(build())
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        # The creation steps as the earlier projector wrote them.
+        conn.execute(
+            "INSERT INTO position_lifecycle (position_id, seq, id, from_state, to_state, at)"
+            " SELECT position_id, 1, id, NULL, 'CREATED', at FROM ledger_events"
+            " WHERE kind = 'POSITION_CREATED'"
+        )
+    assert migrations.migrate(empty_db) == ["0060_lifecycle_transitions_only.sql"]
+    with psycopg.connect(empty_db) as conn:
+        steps = conn.execute("SELECT from_state, to_state FROM position_lifecycle").fetchall()
+        assert steps == [("CREATED", "FUNDED")] * 3
+        with pytest.raises(psycopg.errors.NotNullViolation):
+            conn.execute(
+                "INSERT INTO position_lifecycle (position_id, seq, id, to_state, at)"
+                " SELECT position_id, 9, id, 'CREATED', at FROM position_lifecycle LIMIT 1"
+            )
+    assert asyncio.run(compare_models(empty_db)) is None

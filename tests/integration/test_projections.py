@@ -72,13 +72,12 @@ def test_read_models_show_what_commands_did(database_url: str) -> None:
         assert view.released_amount == Decimal("100") and isinstance(view.released_amount, Decimal)
         assert view.remaining_amount == Decimal("900.00000001")
         assert [(e.from_state, e.to_state, e.amount) for e in view.events] == [
-            (None, "CREATED", None),
             ("CREATED", "FUNDED", None),
             ("FUNDED", "PARTIALLY_RELEASED", Decimal("0.1")),
             ("PARTIALLY_RELEASED", "PARTIALLY_RELEASED", Decimal("99.9")),
         ]
-        assert view.events[1].metadata == {"k": Decimal("1.50")}
-        assert view.events[2].reason == "first"
+        assert view.events[0].metadata == {"k": Decimal("1.50")}
+        assert view.events[1].reason == "first"
         aggregate = moved.value
         assert aggregate is not None
         assert view.updated_at == aggregate.updated_at and view.created_at == aggregate.created_at
@@ -88,7 +87,7 @@ def test_read_models_show_what_commands_did(database_url: str) -> None:
                 "createdAt", "updatedAt", "events", "releasedAmount", "remainingAmount"} <= set(
             encoded
         )  # fmt: skip
-        assert "externalReference" not in encoded and encoded["events"][0]["fromState"] is None
+        assert "externalReference" not in encoded and encoded["events"][0]["fromState"] == "CREATED"
 
         async with r.pool.connection() as conn:
             feed = await queries.list_ledger_events(conn, position_id=pid)
@@ -244,7 +243,7 @@ def test_pagination_counts_and_filters(database_url: str) -> None:
         assert not beyond.pagination.has_more
         assert other.value is not None and [p.id for p in holder.data] == [other.value.id]
         assert [p.id for p in both.data] == ids
-        assert all(len(p.events) == 1 for p in both.data)
+        assert all(p.events == [] for p in both.data)  # transitions only: none yet
         assert nobody.pagination.total == 0
 
     run(database_url, body)
@@ -438,7 +437,7 @@ def test_an_update_that_misses_its_row_fails_the_pipelined_batch_whole(database_
             steps = await (await conn.execute(
                 "SELECT count(*) FROM position_lifecycle WHERE position_id = %s", (pid,)
             )).fetchone()  # fmt: skip
-        assert steps == (1,)  # CREATED only: the FUNDED step was rolled back with the batch
+        assert steps == (0,)  # the FUNDED step was rolled back with the batch
         assert _sample("escrowgrid_projection_failures_total", "positions") > failures
 
     run(database_url, body)

@@ -118,10 +118,8 @@ class ModelPosition:
     amount: Decimal
     state: str = CREATED
     released: Decimal = Decimal(0)
-    # (from_state, to_state, money released by the step or None), creation first.
-    history: list[tuple[str | None, str, Decimal | None]] = field(
-        default_factory=lambda: [(None, CREATED, None)]
-    )
+    # (from_state, to_state, money released by the step or None): the transitions only.
+    history: list[tuple[str, str, Decimal | None]] = field(default_factory=list)
 
     @property
     def remaining(self) -> Decimal:
@@ -129,7 +127,7 @@ class ModelPosition:
 
     @property
     def version(self) -> int:
-        return len(self.history)
+        return 1 + len(self.history)
 
     def expect(self, to_state: object, raw_amount: object) -> Expected:
         """What moving to `to_state` with `raw_amount` (None: no amount) must do."""
@@ -145,7 +143,9 @@ class ModelPosition:
         if to_state not in ALLOWED[self.state]:
             return ForbiddenTransition
         if to_state == PARTIAL:
-            if amount is None or amount > self.remaining:
+            if amount is None:  # state-only: releases nothing
+                return Accepted(PARTIAL, Decimal(0))
+            if amount > self.remaining:
                 return ValidationError
             return Accepted(PARTIAL, amount)
         if to_state == RELEASED:

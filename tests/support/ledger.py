@@ -19,7 +19,15 @@ class Fixture:
 
 
 ROOT_CTX = CommandContext(ROOT)
-__all__ = ["ROOT_CTX", "Fixture", "Running", "open_ledger", "open_position", "seed"]
+__all__ = [
+    "ROOT_CTX",
+    "Fixture",
+    "Running",
+    "fill_funded",
+    "open_ledger",
+    "open_position",
+    "seed",
+]
 
 
 async def seed(ledger: Ledger, ctx: CommandContext = ROOT_CTX) -> Fixture:
@@ -56,3 +64,12 @@ async def open_position(
     )
     assert out.value is not None
     return out.value.id
+
+
+async def fill_funded(conninfo: str, count: int) -> None:
+    """A seeded institution with `count` positions, each moved to FUNDED."""
+    async with open_ledger(conninfo) as r:
+        fx = await seed(r.ledger)
+        for _ in range(count):
+            pid = await open_position(r.ledger, fx)
+            await r.ledger.move_position(ROOT_CTX, pid, to_state="FUNDED")

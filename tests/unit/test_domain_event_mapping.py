@@ -73,8 +73,8 @@ def test_position_round_trip_keeps_exact_decimals() -> None:
     assert type(rebuilt.released_amount) is Decimal
     assert rebuilt.remaining_amount == 0
     assert [e.amount for e in rebuilt.lifecycle] == [e.amount for e in position.lifecycle]
-    assert all(type(e.amount) is Decimal for e in rebuilt.lifecycle[2:])
-    metadata = rebuilt.lifecycle[1].metadata
+    assert all(type(e.amount) is Decimal for e in rebuilt.lifecycle[1:])
+    metadata = rebuilt.lifecycle[0].metadata
     assert metadata is not None and str(metadata["fx"]) == "1.0800"
 
 

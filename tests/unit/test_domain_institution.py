@@ -40,8 +40,12 @@ def test_duplicates_are_dropped_keeping_order() -> None:
     assert institution.verticals == ["TRADE_FINANCE", "CONSTRUCTION"]
 
 
-def test_verticals_default_to_empty() -> None:
-    assert Institution.register("A", ["US"]).verticals == []
+def test_verticals_omitted_means_both() -> None:
+    assert Institution.register("A", ["US"]).verticals == ["CONSTRUCTION", "TRADE_FINANCE"]
+    assert Institution.register("A", ["US"], None).verticals == ["CONSTRUCTION", "TRADE_FINANCE"]
+
+
+def test_an_explicit_empty_list_of_verticals_is_kept() -> None:
     assert Institution.register("A", ["US"], []).verticals == []
 
 

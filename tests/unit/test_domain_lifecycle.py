@@ -79,7 +79,6 @@ def test_partial_release_of_exactly_the_remainder() -> None:
 @pytest.mark.parametrize(
     "amount",
     [
-        None,
         Decimal(0),
         Decimal("-1"),
         Decimal("60.00000001"),
@@ -91,6 +90,17 @@ def test_bad_partial_release_amounts(amount: Decimal | None) -> None:
     with pytest.raises(ValidationError) as caught:
         plan_transition(P, P, amount, FUNDED, RELEASED)
     assert [detail.field for detail in caught.value.details] == ["amount"]
+
+
+@pytest.mark.parametrize("current", [F, P])
+def test_partial_release_without_amount_releases_nothing(current: PositionState) -> None:
+    assert plan_transition(current, P, None, FUNDED, RELEASED) == TransitionPlan(
+        current, P, Decimal(0)
+    )
+
+
+def test_partial_release_without_amount_when_nothing_remains() -> None:
+    assert plan_transition(P, P, None, FUNDED, FUNDED) == TransitionPlan(P, P, Decimal(0))
 
 
 def test_release_takes_the_remainder() -> None:

@@ -86,7 +86,7 @@ class PositionMachine(RuleBasedStateMachine):
         assert self.position.version == version + 1
         if to_state is S.RELEASED:
             self.released = self.position.amount
-        elif to_state is S.PARTIALLY_RELEASED:
+        elif to_state is S.PARTIALLY_RELEASED and amount is not None:
             assert isinstance(amount, Decimal)
             self.released += amount
         self.state = to_state
@@ -96,6 +96,11 @@ class PositionMachine(RuleBasedStateMachine):
     def move_without_amount(self, to_state: S) -> None:
         noop = to_state is self.state
         self.attempt(to_state, expect_ok=noop or to_state in MOVES[self.state])
+
+    @rule()
+    def partial_release_without_amount(self) -> None:
+        # State-only: allowed wherever the move is, whatever remains (even nothing).
+        self.attempt(S.PARTIALLY_RELEASED, expect_ok=S.PARTIALLY_RELEASED in MOVES[self.state])
 
     @rule(fraction=st.integers(min_value=1, max_value=100))
     def partial_release_within_remainder(self, fraction: int) -> None:
@@ -165,9 +170,9 @@ class PositionMachine(RuleBasedStateMachine):
     @invariant()
     def lifecycle_records_each_accepted_move(self) -> None:
         lifecycle = self.position.lifecycle
-        assert len(lifecycle) == 1 + self.accepted
+        assert len(lifecycle) == self.accepted
         assert self.position.version == 1 + self.accepted
-        assert lifecycle[0].from_state is None
+        assert not lifecycle or lifecycle[0].from_state == S.CREATED.value
         for previous, entry in pairwise(lifecycle):
             assert entry.from_state == previous.to_state
         assert sum((e.amount or Decimal(0) for e in lifecycle), Decimal(0)) == self.released

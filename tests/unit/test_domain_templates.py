@@ -8,7 +8,6 @@ from escrowgrid.domain.errors import ValidationError
 from escrowgrid.domain.templates import (
     TemplateCode,
     config_amount_bounds,
-    config_currency,
     config_onchain,
     validate_template,
 )
@@ -243,10 +242,8 @@ def test_config_helpers() -> None:
         "maxAmount": Decimal("20.5"),
         "onchain": {"enabled": True, "chainId": 5},
     }
-    assert config_currency(config) == "USD"
     assert config_amount_bounds(config) == (Decimal(10), Decimal("20.5"))
     assert config_onchain(config) == (True, 5)
-    assert config_currency({}) is None
     assert config_amount_bounds({}) == (None, None)
     assert config_onchain({}) == (False, None)
     assert config_onchain({"onchain": {"enabled": "true"}}) == (False, None)
