@@ -30,6 +30,7 @@ from escrowgrid.api.exact_request import ExactRequest
 from escrowgrid.api.health import HealthController
 from escrowgrid.api.institutions import InstitutionController
 from escrowgrid.api.ledger import LedgerController
+from escrowgrid.api.media_type import require_json_body
 from escrowgrid.api.metrics import MetricsController, MetricsMiddleware
 from escrowgrid.api.positions import PositionController
 from escrowgrid.api.rate_limit import RateLimitMiddleware
@@ -85,6 +86,7 @@ def create_app(settings: Settings) -> ASGIApp:
             "pool": Provide(provide_pool, use_cache=True),
         },
         lifespan=[lifespan],
+        guards=[require_json_body],
         exception_handlers=handlers,
         request_max_body_size=MAX_BODY_BYTES,
         request_class=ExactRequest,
