@@ -71,7 +71,7 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     return Response(error_body(message, details), status_code=status, headers=headers)
 
 
-def _validation_details(exc: ValidationException) -> list[dict[str, str]]:
+def _validation_details(exc: HTTPException) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
