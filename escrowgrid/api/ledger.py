@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get
@@ -26,6 +26,9 @@ from escrowgrid.command_context import Forbidden, NotFound
 from escrowgrid.eventlog.reader import read_after, read_tenant_after
 from projections import queries
 from projections.views import AuditEventView, LedgerEventView, Page
+
+# Accepted commands (from the log) and refused ones (answered 4xx, nothing written).
+Outcome = Literal["accepted", "refused"]
 
 
 class FeedEvent(msgspec.Struct, rename="camel"):
@@ -107,6 +110,7 @@ class LedgerController(Controller):
         services: Services,
         institution_id: InstitutionId = None,
         action: Annotated[str | None, Parameter(query="action", max_length=100)] = None,
+        outcome: Annotated[Outcome | None, Parameter(query="outcome")] = None,
         since: Annotated[str | None, Parameter(query="since")] = None,
         until: Annotated[str | None, Parameter(query="until")] = None,
         limit: Limit = 100,
@@ -118,7 +122,8 @@ class LedgerController(Controller):
         iid = institution_filter(actor, query_id(institution_id, "institutionId"))
         async with services.pool.connection() as conn:
             page = await queries.list_audit_events(
-                conn, institution_id=iid, action=action, since=query_time(since, "since"),
+                conn, institution_id=iid, action=action, outcome=outcome,
+                since=query_time(since, "since"),
                 until=query_time(until, "until"), limit=limit, offset=offset,
             )  # fmt: skip
         return answer(page)

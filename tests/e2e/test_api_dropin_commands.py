@@ -8,27 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import psycopg
 
 from tests.support.api import Api
+from tests.support.log_rows import event_count
 from tests.support.server import ServerProcess
-
-
-def event_count(server: ServerProcess) -> int:
-    with psycopg.connect(server.env["DATABASE_URL"]) as conn:
-        row = conn.execute("SELECT count(*) FROM events").fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def policy_stream_length(server: ServerProcess, policy_id: str) -> int:
-    with psycopg.connect(server.env["DATABASE_URL"]) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM events WHERE stream_id = %s::uuid", (policy_id,)
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
-
 
 # -- 415: only declared JSON is a command body ---------------------------------------------------
 
@@ -205,7 +188,7 @@ def test_concurrent_policy_upserts_all_succeed(api: Api, api_server: ServerProce
         limits = {Decimal(str(r.json()["config"]["position"]["maxAmount"])) for r in results}
         assert Decimal(str(final["config"]["position"]["maxAmount"])) in limits
         assert any(r.json() == final for r in results)
-    assert policy_stream_length(api_server, final["id"]) == 40
+    assert event_count(api_server, final["id"]) == 40
 
 
 def test_concurrent_upserts_with_one_idempotency_key_take_effect_once(
@@ -227,4 +210,4 @@ def test_concurrent_upserts_with_one_idempotency_key_take_effect_once(
     assert [r.status_code for r in results] == [200] * 10, [r.text for r in results]
     assert all(r.json() == results[0].json() for r in results)
     policy = admin.ok(admin.get(path))
-    assert policy_stream_length(api_server, policy["id"]) == 2
+    assert event_count(api_server, policy["id"]) == 2
