@@ -35,9 +35,11 @@ T = TypeVar("T")
 
 API_KEY_PREFIX = "eg_"
 IMMUTABLE_CACHE_SIZE = 10_000
-# Upserts retry a lost race this often, sleeping up to CONFLICT_BACKOFF_S * attempt between.
-CONFLICT_RETRIES = 20
+# An upsert retries a lost race this often (n racers may need n - 1 retries for the last one),
+# sleeping a random time up to CONFLICT_BACKOFF_S * attempt, at most CONFLICT_BACKOFF_MAX_S.
+CONFLICT_RETRIES = 50
 CONFLICT_BACKOFF_S = 0.005
+CONFLICT_BACKOFF_MAX_S = 0.1
 
 
 def hash_api_key(token: str) -> str:
@@ -294,7 +296,8 @@ class Ledger:
                 if not retry_conflicts or attempt == CONFLICT_RETRIES:
                     raise
             # Jittered so that the losers of one race do not all meet again in the next.
-            await asyncio.sleep(random.uniform(0, CONFLICT_BACKOFF_S * (attempt + 1)))
+            ceiling = min(CONFLICT_BACKOFF_S * (attempt + 1), CONFLICT_BACKOFF_MAX_S)
+            await asyncio.sleep(random.uniform(0, ceiling))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _replay(self, ctx: CommandContext) -> Outcome[Any] | None:
