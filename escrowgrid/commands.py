@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import random
 import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -24,7 +26,7 @@ from escrowgrid.domain.position import Position
 from escrowgrid.domain.vocabulary import parse_region
 from escrowgrid.event_codec import EventCodec
 from escrowgrid.eventlog.appender import Appender
-from escrowgrid.eventlog.errors import IdempotencyMismatch
+from escrowgrid.eventlog.errors import ConcurrencyConflict, IdempotencyMismatch
 from escrowgrid.eventlog.loader import StreamLoader
 from escrowgrid.eventlog.records import AppendRequest, IdempotencyRecord, StoredResponse
 
@@ -33,6 +35,11 @@ T = TypeVar("T")
 
 API_KEY_PREFIX = "eg_"
 IMMUTABLE_CACHE_SIZE = 10_000
+# An upsert retries a lost race this often (n racers may need n - 1 retries for the last one),
+# sleeping a random time up to CONFLICT_BACKOFF_S * attempt, at most CONFLICT_BACKOFF_MAX_S.
+CONFLICT_RETRIES = 50
+CONFLICT_BACKOFF_S = 0.005
+CONFLICT_BACKOFF_MAX_S = 0.1
 
 
 def hash_api_key(token: str) -> str:
@@ -134,7 +141,8 @@ class Ledger:
                 policy.update(limits)
             return Decision(institution_id, [policy], policy)
 
-        return await self._command(ctx, "policy.set", decide)
+        # An upsert: a racing PUT that appended first is not a reason to refuse this one.
+        return await self._command(ctx, "policy.set", decide, retry_conflicts=True)
 
     async def define_template(
         self,
@@ -270,12 +278,27 @@ class Ledger:
     # -- appending ---------------------------------------------------------------------------
 
     async def _command(
-        self, ctx: CommandContext, action: str, decide: Callable[[], Awaitable[Decision[T]]]
+        self,
+        ctx: CommandContext,
+        action: str,
+        decide: Callable[[], Awaitable[Decision[T]]],
+        *,
+        retry_conflicts: bool = False,
     ) -> Outcome[T]:
-        replay = await self._replay(ctx)
-        if replay is not None:
-            return replay
-        return await self._save(ctx, action, await decide())
+        """Replay, or decide and append; with `retry_conflicts`, a lost race decides again."""
+        for attempt in range(CONFLICT_RETRIES + 1):
+            replay = await self._replay(ctx)
+            if replay is not None:
+                return replay
+            try:
+                return await self._save(ctx, action, await decide())
+            except ConcurrencyConflict:
+                if not retry_conflicts or attempt == CONFLICT_RETRIES:
+                    raise
+            # Jittered so that the losers of one race do not all meet again in the next.
+            ceiling = min(CONFLICT_BACKOFF_S * (attempt + 1), CONFLICT_BACKOFF_MAX_S)
+            await asyncio.sleep(random.uniform(0, ceiling))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _replay(self, ctx: CommandContext) -> Outcome[Any] | None:
         """The recorded answer when this idempotency key was already used with this request."""

@@ -143,11 +143,23 @@ class LedgerEventView(
     log_position: int  # extra: the event's position in the log
 
 
-class AuditEventView(msgspec.Struct, rename="camel", frozen=True):
-    """One command: who, what, when, from where, and where it landed in the log."""
+class RefusalError(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Why a command was refused: a stable code, the answer's message and field details."""
 
-    id: int  # the log position of the command's first event
-    position: int  # the log position of its last event (what a reader waits for)
+    code: str
+    message: str
+    details: list[dict[str, str]] | None = None
+
+
+class AuditEventView(msgspec.Struct, rename="camel", frozen=True):
+    """One command: who, what, when, from where; where it landed in the log, or why not.
+
+    `outcome` is `accepted` (from the log) or `refused` (a 4xx answered to a known key,
+    which wrote nothing to the log: no positions, no streams, `status` and `error` instead).
+    """
+
+    id: int | None  # accepted: the log position of the command's first event
+    position: int | None  # accepted: the log position of its last event (what a reader waits for)
     action: str | None
     actor_key_id: str | None
     actor_role: str | None
@@ -158,3 +170,9 @@ class AuditEventView(msgspec.Struct, rename="camel", frozen=True):
     stream_ids: list[UUID]
     event_count: int
     command_id: str | None = None  # extra: the command layer's id of the command
+    outcome: str = "accepted"  # accepted | refused
+    refusal_id: int | None = None  # refused: the refusal's own id
+    method: str | None = None  # refused: the request's method and route template
+    route: str | None = None
+    status: int | None = None  # refused: the answer's status
+    error: RefusalError | None = None

@@ -1,8 +1,8 @@
 """The Litestar application: routes, errors, and the middleware around them.
 
-Outside in: request id and access log, metrics, security headers, CORS, authentication,
-rate limiting, then Litestar's routing. Outside Litestar so that requests no route matches
-(404, 405) and refused keys (401, 403) get an id, a log line and a metric too.
+Outside in: request id and access log, metrics, security headers, CORS, the refusal audit,
+authentication, rate limiting, then Litestar's routing. Outside Litestar so that requests no
+route matches (404, 405) and refused keys (401, 403) get an id, a log line and a metric too.
 """
 
 from __future__ import annotations
@@ -30,9 +30,11 @@ from escrowgrid.api.exact_request import ExactRequest
 from escrowgrid.api.health import HealthController
 from escrowgrid.api.institutions import InstitutionController
 from escrowgrid.api.ledger import LedgerController
+from escrowgrid.api.media_type import require_json_body
 from escrowgrid.api.metrics import MetricsController, MetricsMiddleware
 from escrowgrid.api.positions import PositionController
 from escrowgrid.api.rate_limit import RateLimitMiddleware
+from escrowgrid.api.refusal_audit import RefusalAuditMiddleware
 from escrowgrid.api.request_context import ASGIApp, RequestContextMiddleware
 from escrowgrid.api.security import SecurityHeadersMiddleware, cors_config
 from escrowgrid.api.services import Services
@@ -85,6 +87,7 @@ def create_app(settings: Settings) -> ASGIApp:
             "pool": Provide(provide_pool, use_cache=True),
         },
         lifespan=[lifespan],
+        guards=[require_json_body],
         exception_handlers=handlers,
         request_max_body_size=MAX_BODY_BYTES,
         request_class=ExactRequest,
@@ -100,6 +103,8 @@ def create_app(settings: Settings) -> ASGIApp:
         services.auth_failures.record,
         settings.public_docs_enabled,
     )
+    # Outside authentication, so the read-only key's refused write is audited too.
+    app = RefusalAuditMiddleware(app, litestar, services.refusals)
     cors = cors_config(settings)
     if cors is not None:
         from litestar.middleware.cors import CORSMiddleware

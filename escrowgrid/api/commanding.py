@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -11,6 +10,7 @@ from litestar import Request, Response
 from litestar.exceptions import ValidationException
 
 from escrowgrid.api.answers import answer, replay, stored
+from escrowgrid.api.idempotency import request_hash
 from escrowgrid.api.services import Services
 from escrowgrid.command_context import Actor, CommandContext, IdempotencyRequest
 from escrowgrid.commands import Outcome
@@ -28,7 +28,7 @@ def actor_of(request: Request[Any, Any, Any]) -> Actor:
 async def context_for(
     request: Request[Any, Any, Any], render: Callable[[Any], Any]
 ) -> CommandContext:
-    """The command context of a request; the body is hashed only when a key is given."""
+    """The command context of a request; the command is hashed only when a key is given."""
     state = request.scope.get("state", {})
     client = request.scope.get("client")
     key = request.headers.get("idempotency-key")
@@ -39,10 +39,7 @@ async def context_for(
                 "Validation failed",
                 extra=[{"key": "Idempotency-Key", "message": "1-255 printable ASCII characters"}],
             )
-        digest = hashlib.sha256()
-        for part in (request.method.encode(), request.url.path.encode(), await request.body()):
-            digest.update(len(part).to_bytes(8, "big") + part)
-        idempotency = IdempotencyRequest(key, digest.digest())
+        idempotency = IdempotencyRequest(key, await request_hash(request))
     return CommandContext(
         actor=actor_of(request),
         request_id=state.get("request_id"),

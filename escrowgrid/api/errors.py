@@ -66,10 +66,12 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     # Litestar's own details are phrased for developers; keep ours, shorten the framework's.
     message = detail if detail and not detail.startswith(("Not Found", "Method Not")) else generic
     headers = dict(exc.headers or {})
-    return Response(error_body(message), status_code=status, headers=headers)
+    # Ours name the field at fault the way validation errors do (e.g. the 415's content-type).
+    details = _validation_details(exc) if isinstance(exc.extra, list) and exc.extra else None
+    return Response(error_body(message, details), status_code=status, headers=headers)
 
 
-def _validation_details(exc: ValidationException) -> list[dict[str, str]]:
+def _validation_details(exc: HTTPException) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
@@ -152,6 +154,7 @@ ERROR_RESPONSES: dict[int, ResponseSpec] = {
     405: _spec("Method not allowed"),
     409: _spec("Conflict: the resource changed concurrently"),
     413: _spec("Request body over 1 MB"),
+    415: _spec("A request body not declared as JSON (application/json or application/*+json)"),
     422: _spec("Idempotency-Key reused with a different request"),
     429: _spec("Rate limit exceeded (see Retry-After)"),
     503: _spec("The database is unavailable"),

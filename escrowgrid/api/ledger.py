@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get
@@ -28,6 +28,9 @@ from escrowgrid.domain.errors import ValidationError
 from escrowgrid.eventlog.reader import read_after, read_tenant_after
 from projections import queries
 from projections.views import AuditEventView, LedgerEventView, Page
+
+# Accepted commands (from the log) and refused ones (answered 4xx, nothing written).
+Outcome = Literal["accepted", "refused"]
 
 
 class FeedEvent(msgspec.Struct, rename="camel"):
@@ -109,6 +112,7 @@ class LedgerController(Controller):
         services: Services,
         institution_id: InstitutionId = None,
         action: Annotated[str | None, Parameter(query="action", max_length=100)] = None,
+        outcome: Annotated[Outcome | None, Parameter(query="outcome")] = None,
         since: Annotated[str | None, Parameter(query="since")] = None,
         until: Annotated[str | None, Parameter(query="until")] = None,
         limit: Limit = 100,
@@ -120,7 +124,8 @@ class LedgerController(Controller):
         async with services.pool.connection() as conn:
             iid = await institution_scope(conn, actor, institution_id)
             page = await queries.list_audit_events(
-                conn, institution_id=iid, action=action, since=query_time(since, "since"),
+                conn, institution_id=iid, action=action, outcome=outcome,
+                since=query_time(since, "since"),
                 until=query_time(until, "until"), limit=limit, offset=offset,
             )  # fmt: skip
         return answer(page)

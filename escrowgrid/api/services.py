@@ -11,6 +11,7 @@ from uuid import UUID
 from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid.api.auth_audit import AuthFailureLog
+from escrowgrid.api.refusal_audit import RefusalLog
 from escrowgrid.background import cancel_and_wait
 from escrowgrid.commands import Ledger
 from escrowgrid.config import Settings
@@ -39,6 +40,7 @@ class Services:
     ledger: Ledger
     waiter: ProjectionWaiter
     auth_failures: AuthFailureLog
+    refusals: RefusalLog
     runner: ProjectionRunner | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -57,6 +59,7 @@ class Services:
             ledger=Ledger(pool, appender, loader),
             waiter=ProjectionWaiter(),
             auth_failures=AuthFailureLog(pool),
+            refusals=RefusalLog(pool),
             runner=runner,
         )
 
@@ -65,6 +68,7 @@ class Services:
         await self.appender.start()
         await self.loader.start()
         await self.auth_failures.start()
+        await self.refusals.start()
         if self.runner is not None:
             await self.runner.start()
         await self.waiter.start(self.pool)
@@ -75,6 +79,7 @@ class Services:
         await self.waiter.stop()
         if self.runner is not None:
             await self.runner.stop()
+        await self.refusals.stop()
         await self.auth_failures.stop()
         await self.loader.stop()
         await self.appender.stop()
