@@ -1,8 +1,11 @@
 """The shapes queries return: the contract's JSON objects as msgspec Structs (camelCase)."""
 
-# Money is Decimal (trailing zeros trimmed: 12.5, not 12.50000000), timestamps are UTC
-# datetimes, aggregate ids are UUID. Ids the domain keeps as strings (API keys, lifecycle
-# entries) stay strings. Fields marked "extra" are additions to the contract's shapes.
+# Money is Money, a Decimal that answers render as a canonical decimal string ("12.5", not
+# 12.50000000): amounts reach 10^15 with 8 places, more digits than a JSON reader's double
+# holds. Free-form client data (metadata, config) keeps plain Decimal, rendered as a JSON
+# number, as the client sent it. Timestamps are UTC datetimes, aggregate ids are UUID. Ids the
+# domain keeps as strings (API keys, lifecycle entries) stay strings. Fields marked "extra" are
+# additions to the contract's shapes.
 
 from __future__ import annotations
 
@@ -14,6 +17,17 @@ from uuid import UUID
 import msgspec
 
 T = TypeVar("T")
+
+
+class Money(Decimal):
+    """An amount in an answer: escrowgrid.api.answers encodes it as its canonical string."""
+
+    __slots__ = ()
+
+
+def money(value: Decimal | None) -> Money | None:
+    """An optional amount as Money."""
+    return None if value is None else Money(value)
 
 
 class Pagination(msgspec.Struct, rename="camel", frozen=True):
@@ -58,8 +72,8 @@ class ApiKeyView(msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit
 
 
 class PositionLimits(msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit_defaults=True):
-    min_amount: Decimal | None = None
-    max_amount: Decimal | None = None
+    min_amount: Money | None = None
+    max_amount: Money | None = None
     allowed_currencies: list[str] | None = None
 
 
@@ -109,7 +123,7 @@ class LifecycleEvent(msgspec.Struct, rename="camel", frozen=True, kw_only=True, 
     reason: str | None = None
     at: datetime
     metadata: dict[str, Any] | None = None
-    amount: Decimal | None = None  # extra: money released by this step
+    amount: Money | None = None  # extra: money released by this step
 
 
 class PositionView(msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit_defaults=True):
@@ -118,15 +132,15 @@ class PositionView(msgspec.Struct, rename="camel", frozen=True, kw_only=True, om
     asset_id: UUID
     holder_reference: str
     currency: str
-    amount: Decimal
+    amount: Money
     state: str
     external_reference: str | None = None
     created_at: datetime
     updated_at: datetime
     events: list[LifecycleEvent]
     template_id: UUID  # extra
-    released_amount: Decimal  # extra
-    remaining_amount: Decimal  # extra
+    released_amount: Money  # extra
+    remaining_amount: Money  # extra
 
 
 class LedgerEventView(
