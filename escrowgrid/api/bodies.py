@@ -7,35 +7,57 @@ what is accepted); msgspec only guarantees the JSON shape.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
+from litestar.openapi.spec import OpenAPIType, Schema
+
+from escrowgrid.api.field_schemas import AMOUNT_INPUT, Documented, one_of
+from escrowgrid.domain.vocabulary import ApiKeyRole, PositionState, Region, Vertical
 
 # Free-form values (metadata, config, limits) arrive with Decimal for fractional numbers:
-# escrowgrid/api/exact_request.py decodes every body that way.
+# escrowgrid/api/exact_request.py decodes every body that way. `Annotated` metadata only
+# documents (escrowgrid/api/field_schemas.py); the domain checks the values.
+
+Amount = Annotated[Decimal, AMOUNT_INPUT]
+RegionCode = Annotated[str, one_of(Region)]
+VerticalCode = Annotated[str, one_of(Vertical)]
+_LIMITS = Documented(
+    Schema(
+        type=OpenAPIType.OBJECT,
+        properties={
+            "minAmount": AMOUNT_INPUT.schema,
+            "maxAmount": AMOUNT_INPUT.schema,
+            "allowedCurrencies": Schema(
+                type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.STRING)
+            ),
+        },
+        description="minAmount <= maxAmount; each one optional.",
+    )
+)
 
 
 class InstitutionBody(msgspec.Struct, forbid_unknown_fields=False):
     name: str
-    regions: list[str]
-    verticals: list[str] | None = None
+    regions: list[RegionCode]
+    verticals: list[VerticalCode] | None = None
 
 
 class ApiKeyBody(msgspec.Struct):
     label: str
-    role: str
+    role: Annotated[str, one_of(ApiKeyRole)]
 
 
 class PolicyBody(msgspec.Struct):
-    position: dict[str, Any]
+    position: Annotated[dict[str, Any], _LIMITS]
 
 
 class AssetTemplateBody(msgspec.Struct, rename="camel"):
     code: str
     name: str
-    vertical: str
-    region: str
+    vertical: VerticalCode
+    region: RegionCode
     institution_id: UUID | None = None
     config: dict[str, Any] | None = None
 
@@ -51,13 +73,13 @@ class PositionBody(msgspec.Struct, rename="camel"):
     asset_id: UUID
     holder_reference: str
     currency: str
-    amount: Decimal
+    amount: Amount
     institution_id: UUID | None = None
     external_reference: str | None = None
 
 
 class TransitionBody(msgspec.Struct, rename="camel"):
-    to_state: str
+    to_state: Annotated[str, one_of(PositionState)]
     reason: str | None = None
     metadata: dict[str, Any] | None = None
-    amount: Decimal | None = None
+    amount: Amount | None = None
