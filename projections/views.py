@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 import msgspec
+
+from escrowgrid.domain.vocabulary import ApiKeyRole, PositionState, Region, Vertical
 
 T = TypeVar("T")
 
@@ -28,6 +30,14 @@ class Money(Decimal):
 def money(value: Decimal | None) -> Money | None:
     """An optional amount as Money."""
     return None if value is None else Money(value)
+
+
+# Strings of a closed vocabulary. The enum in `Annotated` is for the OpenAPI document
+# (escrowgrid/api/field_schemas.py); msgspec ignores it.
+RegionCode = Annotated[str, Region]
+VerticalCode = Annotated[str, Vertical]
+RoleCode = Annotated[str, ApiKeyRole]
+StateCode = Annotated[str, PositionState]
 
 
 class Pagination(msgspec.Struct, rename="camel", frozen=True):
@@ -47,8 +57,8 @@ class Page(msgspec.Struct, Generic[T], rename="camel", frozen=True):
 class InstitutionView(msgspec.Struct, rename="camel", frozen=True):
     id: UUID
     name: str
-    regions: list[str]
-    verticals: list[str]
+    regions: list[RegionCode]
+    verticals: list[VerticalCode]
     created_at: datetime
     updated_at: datetime
 
@@ -58,7 +68,7 @@ class ApiKeyAuth(msgspec.Struct, rename="camel", frozen=True):
 
     id: str
     institution_id: UUID
-    role: str
+    role: RoleCode
     revoked_at: datetime | None
 
 
@@ -66,7 +76,7 @@ class ApiKeyView(msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit
     id: str
     institution_id: UUID
     label: str
-    role: str
+    role: RoleCode
     created_at: datetime
     revoked_at: datetime | None = None
 
@@ -78,14 +88,14 @@ class PositionLimits(msgspec.Struct, rename="camel", frozen=True, kw_only=True, 
 
 
 class PolicyConfig(msgspec.Struct, rename="camel", frozen=True):
-    region: str
+    region: RegionCode
     position: PositionLimits
 
 
 class PolicyView(msgspec.Struct, rename="camel", frozen=True):
     id: UUID
     institution_id: UUID
-    region: str
+    region: RegionCode
     config: PolicyConfig
     created_at: datetime
     updated_at: datetime
@@ -96,8 +106,8 @@ class AssetTemplateView(msgspec.Struct, rename="camel", frozen=True):
     institution_id: UUID
     code: str
     name: str
-    vertical: str
-    region: str
+    vertical: VerticalCode
+    region: RegionCode
     config: dict[str, Any]
     created_at: datetime
     updated_at: datetime
@@ -133,7 +143,7 @@ class PositionView(msgspec.Struct, rename="camel", frozen=True, kw_only=True, om
     holder_reference: str
     currency: str
     amount: Money
-    state: str
+    state: StateCode
     external_reference: str | None = None
     created_at: datetime
     updated_at: datetime
@@ -147,11 +157,11 @@ class LedgerEventView(
     msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit_defaults=True
 ):
     id: str
-    kind: str  # POSITION_CREATED | POSITION_STATE_CHANGED
+    kind: Literal["POSITION_CREATED", "POSITION_STATE_CHANGED"]
     position_id: UUID
     at: datetime
-    previous_state: str | None = None
-    new_state: str | None = None
+    previous_state: StateCode | None = None
+    new_state: StateCode | None = None
     payload: dict[str, Any] | None = None
     institution_id: UUID  # extra
     log_position: int  # extra: the event's position in the log

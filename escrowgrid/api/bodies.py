@@ -13,16 +13,14 @@ from uuid import UUID
 import msgspec
 from litestar.openapi.spec import OpenAPIType, Schema
 
-from escrowgrid.api.field_schemas import AMOUNT_INPUT, Documented, one_of
-from escrowgrid.domain.vocabulary import ApiKeyRole, PositionState, Region, Vertical
+from escrowgrid.api.field_schemas import AMOUNT_INPUT, Documented
+from projections.views import RegionCode, RoleCode, StateCode, VerticalCode
 
 # Free-form values (metadata, config, limits) arrive with Decimal for fractional numbers:
 # escrowgrid/api/exact_request.py decodes every body that way. `Annotated` metadata only
 # documents (escrowgrid/api/field_schemas.py); the domain checks the values.
 
 Amount = Annotated[Decimal, AMOUNT_INPUT]
-RegionCode = Annotated[str, one_of(Region)]
-VerticalCode = Annotated[str, one_of(Vertical)]
 _LIMITS = Documented(
     Schema(
         type=OpenAPIType.OBJECT,
@@ -46,7 +44,7 @@ class InstitutionBody(msgspec.Struct, forbid_unknown_fields=False):
 
 class ApiKeyBody(msgspec.Struct):
     label: str
-    role: Annotated[str, one_of(ApiKeyRole)]
+    role: RoleCode
 
 
 class PolicyBody(msgspec.Struct):
@@ -79,7 +77,7 @@ class PositionBody(msgspec.Struct, rename="camel"):
 
 
 class TransitionBody(msgspec.Struct, rename="camel"):
-    to_state: Annotated[str, one_of(PositionState)]
+    to_state: StateCode
     reason: str | None = None
     metadata: dict[str, Any] | None = None
     amount: Amount | None = None

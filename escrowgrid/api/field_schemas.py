@@ -37,11 +37,6 @@ class Documented:
     schema: Schema
 
 
-def one_of(vocabulary: type[StrEnum]) -> Documented:
-    """A string from a closed vocabulary of the domain."""
-    return Documented(Schema(type=OpenAPIType.STRING, enum=[m.value for m in vocabulary]))
-
-
 AMOUNT_INPUT = Documented(
     Schema(
         one_of=[
@@ -57,18 +52,22 @@ AMOUNT_INPUT = Documented(
 
 
 class FieldSchemaPlugin(OpenAPISchemaPlugin):
-    """Money fields as decimal strings; `Documented` fields as their declared schema."""
+    """Money as decimal strings, `Annotated[str, SomeStrEnum]` as an enum, `Documented` as given."""
 
     def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
-        return field_definition.is_subclass_of(Money) or _documented(field_definition) is not None
+        return field_definition.is_subclass_of(Money) or _declared(field_definition) is not None
 
     def to_openapi_schema(
         self, field_definition: FieldDefinition, schema_creator: SchemaCreator
     ) -> Schema:
-        documented = _documented(field_definition)
         # A copy each time: the generator fills in defaults and examples on what it is given.
-        return copy.deepcopy(_AMOUNT if documented is None else documented.schema)
+        return copy.deepcopy(_declared(field_definition) or _AMOUNT)
 
 
-def _documented(field_definition: FieldDefinition) -> Documented | None:
-    return next((m for m in field_definition.metadata if isinstance(m, Documented)), None)
+def _declared(field_definition: FieldDefinition) -> Schema | None:
+    for meta in field_definition.metadata:
+        if isinstance(meta, Documented):
+            return meta.schema
+        if isinstance(meta, type) and issubclass(meta, StrEnum):
+            return Schema(type=OpenAPIType.STRING, enum=[m.value for m in meta])
+    return None

@@ -146,6 +146,12 @@ def test_vocabularies_are_enums(document: dict[str, Any]) -> None:
     assert schemas["ApiKeyBody"]["properties"]["role"]["enum"] == ["admin", "read_only"]
     template = schemas["AssetTemplateBody"]["properties"]
     assert template["vertical"]["enum"] and template["region"]["enum"]
+    # Answers too: what a client may switch on is listed.
+    assert schemas["Position"]["properties"]["state"]["enum"][-1] == "EXPIRED"
+    assert schemas["Institution"]["properties"]["regions"]["items"]["enum"]
+    assert schemas["LedgerEvent"]["properties"]["kind"]["enum"] == [
+        "POSITION_CREATED", "POSITION_STATE_CHANGED",
+    ]  # fmt: skip
 
 
 def test_headers_security_and_schema_names(document: dict[str, Any]) -> None:
