@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from psycopg import AsyncConnection
 
+from escrowgrid.domain.money import format_amount
 from projections.base import Projection, Target, copy_rows
 from projections.feed import LogEvent
 from projections.payloads import (
@@ -36,7 +37,10 @@ _encode = msgspec.json.encode
 
 
 class LedgerEventsProjection(Projection):
-    """One row per position event, in log order; `payload` holds what the event added."""
+    """One row per position event, in log order; `payload` holds what the event added.
+
+    Amounts in `payload` are canonical decimal strings, as in every answer ("12.5", not "12.50").
+    """
 
     name = "ledger_events"
     tables = (LEDGER_EVENTS,)
@@ -56,17 +60,17 @@ class LedgerEventsProjection(Projection):
                     "templateId": dashed_uuid(payload.template_id),
                     "holderReference": payload.holder_reference,
                     "currency": payload.currency,
-                    "amount": payload.amount.data,
+                    "amount": format_amount(Decimal(payload.amount.data)),
                     "externalReference": payload.external_reference,
                 }
                 kind, previous, new = CREATED, None, "CREATED"
             else:
-                released = payload.released.data
+                released = Decimal(payload.released.data)
                 metadata = plain_json(payload.metadata)
                 body = {
                     "reason": payload.reason,
                     "metadata": None if metadata is None else msgspec.Raw(metadata.encode()),
-                    "amount": released if Decimal(released) else None,
+                    "amount": format_amount(released) if released else None,
                 }
                 kind, previous, new = STATE_CHANGED, payload.from_state, payload.to_state
             rows.append(

@@ -25,6 +25,7 @@ from projections.views import (
     InstitutionView,
     LedgerEventView,
     LifecycleEvent,
+    Money,
     Page,
     Pagination,
     PolicyConfig,
@@ -32,6 +33,7 @@ from projections.views import (
     PositionLimits,
     PositionView,
     RefusalError,
+    money,
 )
 
 __all__ = [
@@ -218,8 +220,8 @@ _POLICY = (
 def _policy(row: Sequence[Any]) -> PolicyView:
     id_, institution_id, region, low, high, currencies, created, updated = row
     limits = PositionLimits(
-        min_amount=low,
-        max_amount=high,
+        min_amount=money(low),
+        max_amount=money(high),
         allowed_currencies=None if currencies is None else list(currencies),
     )
     return PolicyView(
@@ -354,7 +356,7 @@ def _step(position_id: UUID, row: Sequence[Any]) -> LifecycleEvent:
         reason=reason,
         at=_utc(at),
         metadata=_doc(metadata),
-        amount=amount,
+        amount=money(amount),
     )
 
 
@@ -377,15 +379,15 @@ def _position(row: Sequence[Any], events: list[LifecycleEvent]) -> PositionView:
         asset_id=asset_id,
         holder_reference=holder,
         currency=currency,
-        amount=amount,
+        amount=Money(amount),
         state=state,
         external_reference=external,
         created_at=_utc(created),
         updated_at=_utc(updated),
         events=events,
         template_id=template_id,
-        released_amount=released,
-        remaining_amount=remaining,
+        released_amount=Money(released),
+        remaining_amount=Money(remaining),
     )
 
 

@@ -1,19 +1,43 @@
 """The shapes queries return: the contract's JSON objects as msgspec Structs (camelCase)."""
 
-# Money is Decimal (trailing zeros trimmed: 12.5, not 12.50000000), timestamps are UTC
-# datetimes, aggregate ids are UUID. Ids the domain keeps as strings (API keys, lifecycle
-# entries) stay strings. Fields marked "extra" are additions to the contract's shapes.
+# Money is Money, a Decimal that answers render as a canonical decimal string ("12.5", not
+# 12.50000000): amounts reach 10^15 with 8 places, more digits than a JSON reader's double
+# holds. Free-form client data (metadata, config) keeps plain Decimal, rendered as a JSON
+# number, as the client sent it. Timestamps are UTC datetimes, aggregate ids are UUID. Ids the
+# domain keeps as strings (API keys, lifecycle entries) stay strings. Fields marked "extra" are
+# additions to the contract's shapes.
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 import msgspec
 
+from escrowgrid.domain.vocabulary import ApiKeyRole, PositionState, Region, Vertical
+
 T = TypeVar("T")
+
+
+class Money(Decimal):
+    """An amount in an answer: escrowgrid.api.answers encodes it as its canonical string."""
+
+    __slots__ = ()
+
+
+def money(value: Decimal | None) -> Money | None:
+    """An optional amount as Money."""
+    return None if value is None else Money(value)
+
+
+# Strings of a closed vocabulary. The enum in `Annotated` is for the OpenAPI document
+# (escrowgrid/api/field_schemas.py); msgspec ignores it.
+RegionCode = Annotated[str, Region]
+VerticalCode = Annotated[str, Vertical]
+RoleCode = Annotated[str, ApiKeyRole]
+StateCode = Annotated[str, PositionState]
 
 
 class Pagination(msgspec.Struct, rename="camel", frozen=True):
@@ -33,8 +57,8 @@ class Page(msgspec.Struct, Generic[T], rename="camel", frozen=True):
 class InstitutionView(msgspec.Struct, rename="camel", frozen=True):
     id: UUID
     name: str
-    regions: list[str]
-    verticals: list[str]
+    regions: list[RegionCode]
+    verticals: list[VerticalCode]
     created_at: datetime
     updated_at: datetime
 
@@ -44,7 +68,7 @@ class ApiKeyAuth(msgspec.Struct, rename="camel", frozen=True):
 
     id: str
     institution_id: UUID
-    role: str
+    role: RoleCode
     revoked_at: datetime | None
 
 
@@ -52,26 +76,26 @@ class ApiKeyView(msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit
     id: str
     institution_id: UUID
     label: str
-    role: str
+    role: RoleCode
     created_at: datetime
     revoked_at: datetime | None = None
 
 
 class PositionLimits(msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit_defaults=True):
-    min_amount: Decimal | None = None
-    max_amount: Decimal | None = None
+    min_amount: Money | None = None
+    max_amount: Money | None = None
     allowed_currencies: list[str] | None = None
 
 
 class PolicyConfig(msgspec.Struct, rename="camel", frozen=True):
-    region: str
+    region: RegionCode
     position: PositionLimits
 
 
 class PolicyView(msgspec.Struct, rename="camel", frozen=True):
     id: UUID
     institution_id: UUID
-    region: str
+    region: RegionCode
     config: PolicyConfig
     created_at: datetime
     updated_at: datetime
@@ -82,8 +106,8 @@ class AssetTemplateView(msgspec.Struct, rename="camel", frozen=True):
     institution_id: UUID
     code: str
     name: str
-    vertical: str
-    region: str
+    vertical: VerticalCode
+    region: RegionCode
     config: dict[str, Any]
     created_at: datetime
     updated_at: datetime
@@ -104,12 +128,12 @@ class LifecycleEvent(msgspec.Struct, rename="camel", frozen=True, kw_only=True, 
 
     id: str
     position_id: UUID
-    from_state: str  # the state the transition left
-    to_state: str
+    from_state: StateCode  # the state the transition left
+    to_state: StateCode
     reason: str | None = None
     at: datetime
     metadata: dict[str, Any] | None = None
-    amount: Decimal | None = None  # extra: money released by this step
+    amount: Money | None = None  # extra: money released by this step
 
 
 class PositionView(msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit_defaults=True):
@@ -118,26 +142,26 @@ class PositionView(msgspec.Struct, rename="camel", frozen=True, kw_only=True, om
     asset_id: UUID
     holder_reference: str
     currency: str
-    amount: Decimal
-    state: str
+    amount: Money
+    state: StateCode
     external_reference: str | None = None
     created_at: datetime
     updated_at: datetime
     events: list[LifecycleEvent]
     template_id: UUID  # extra
-    released_amount: Decimal  # extra
-    remaining_amount: Decimal  # extra
+    released_amount: Money  # extra
+    remaining_amount: Money  # extra
 
 
 class LedgerEventView(
     msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit_defaults=True
 ):
     id: str
-    kind: str  # POSITION_CREATED | POSITION_STATE_CHANGED
+    kind: Literal["POSITION_CREATED", "POSITION_STATE_CHANGED"]
     position_id: UUID
     at: datetime
-    previous_state: str | None = None
-    new_state: str | None = None
+    previous_state: StateCode | None = None
+    new_state: StateCode | None = None
     payload: dict[str, Any] | None = None
     institution_id: UUID  # extra
     log_position: int  # extra: the event's position in the log

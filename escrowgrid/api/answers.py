@@ -1,4 +1,4 @@
-"""JSON answers: Decimal as exact JSON numbers, encoded once with msgspec."""
+"""JSON answers encoded once with msgspec: amounts as decimal strings, other Decimals as numbers."""
 
 from __future__ import annotations
 
@@ -7,9 +7,21 @@ from typing import Any
 import msgspec
 from litestar import Response
 
+from escrowgrid.domain.money import format_amount
 from escrowgrid.eventlog.records import StoredResponse
+from projections.views import Money
 
-_encoder = msgspec.json.Encoder(decimal_format="number")
+
+def _money_as_string(value: Any) -> Any:
+    # msgspec hands over only what it cannot encode itself: Money, not its Decimal base.
+    if isinstance(value, Money):
+        return format_amount(value)
+    raise NotImplementedError(f"cannot encode {type(value).__name__} as JSON")
+
+
+# Money (every amount) leaves as a canonical decimal string, which every JSON reader keeps
+# exactly; plain Decimals are client data (metadata, config) and stay the numbers it sent.
+_encoder = msgspec.json.Encoder(decimal_format="number", enc_hook=_money_as_string)
 JSON = "application/json"
 
 

@@ -27,6 +27,7 @@ from escrowgrid.api.errors import (
     internal_error_handler,
 )
 from escrowgrid.api.exact_request import ExactRequest
+from escrowgrid.api.field_schemas import FieldSchemaPlugin
 from escrowgrid.api.health import HealthController
 from escrowgrid.api.institutions import InstitutionController
 from escrowgrid.api.ledger import LedgerController
@@ -92,6 +93,7 @@ def create_app(settings: Settings) -> ASGIApp:
         request_max_body_size=MAX_BODY_BYTES,
         request_class=ExactRequest,
         openapi_config=openapi_config(settings),
+        plugins=[FieldSchemaPlugin()],
         cors_config=None,
         logging_config=None,
         debug=False,

@@ -8,34 +8,54 @@ clients, and one of any shape that names nothing is a 404 (escrowgrid/api/scopin
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from litestar.openapi.spec import OpenAPIType, Schema
+
+from escrowgrid.api.field_schemas import AMOUNT_INPUT, Documented
+from projections.views import RegionCode, RoleCode, StateCode, VerticalCode
 
 # Free-form values (metadata, config, limits) arrive with Decimal for fractional numbers:
-# escrowgrid/api/exact_request.py decodes every body that way.
+# escrowgrid/api/exact_request.py decodes every body that way. `Annotated` metadata only
+# documents (escrowgrid/api/field_schemas.py); the domain checks the values.
+
+Amount = Annotated[Decimal, AMOUNT_INPUT]
+_LIMITS = Documented(
+    Schema(
+        type=OpenAPIType.OBJECT,
+        properties={
+            "minAmount": AMOUNT_INPUT.schema,
+            "maxAmount": AMOUNT_INPUT.schema,
+            "allowedCurrencies": Schema(
+                type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.STRING)
+            ),
+        },
+        description="minAmount <= maxAmount; each one optional.",
+    )
+)
 
 
 class InstitutionBody(msgspec.Struct, forbid_unknown_fields=False):
     name: str
-    regions: list[str]
-    verticals: list[str] | None = None
+    regions: list[RegionCode]
+    verticals: list[VerticalCode] | None = None
 
 
 class ApiKeyBody(msgspec.Struct):
     label: str
-    role: str
+    role: RoleCode
 
 
 class PolicyBody(msgspec.Struct):
-    position: dict[str, Any]
+    position: Annotated[dict[str, Any], _LIMITS]
 
 
 class AssetTemplateBody(msgspec.Struct, rename="camel"):
     code: str
     name: str
-    vertical: str
-    region: str
+    vertical: VerticalCode
+    region: RegionCode
     institution_id: str | None = None
     config: dict[str, Any] | None = None
 
@@ -51,13 +71,13 @@ class PositionBody(msgspec.Struct, rename="camel"):
     asset_id: str
     holder_reference: str
     currency: str
-    amount: Decimal
+    amount: Amount
     institution_id: str | None = None
     external_reference: str | None = None
 
 
 class TransitionBody(msgspec.Struct, rename="camel"):
-    to_state: str
+    to_state: StateCode
     reason: str | None = None
     metadata: dict[str, Any] | None = None
-    amount: Decimal | None = None
+    amount: Amount | None = None

@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
+from escrowgrid.api.openapi_finish import finish
 from escrowgrid.config import Settings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -43,6 +44,20 @@ _PAGE = """<!DOCTYPE html>
 </body>
 </html>
 """
+
+
+class FinishedJsonPlugin(JsonRenderPlugin):
+    """/openapi.json as escrowgrid/api/openapi_finish.py completes Litestar's document."""
+
+    def __init__(self) -> None:
+        super().__init__(path=SPEC_PATH)
+        self._finished: tuple[int, dict[str, Any]] | None = None
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        # Litestar builds the document once and hands over the same dict on every request.
+        if self._finished is None or self._finished[0] != id(openapi_schema):
+            self._finished = (id(openapi_schema), finish(openapi_schema))
+        return super().render(request, self._finished[1])
 
 
 class LocalSwaggerPlugin(OpenAPIRenderPlugin):
@@ -93,7 +108,7 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
         title="escrowgrid",
         version="0.1.0",
         description="Event-sourced escrow ledger: institutions, positions and their audit trail.",
-        render_plugins=[JsonRenderPlugin(path=SPEC_PATH), LocalSwaggerPlugin()],
+        render_plugins=[FinishedJsonPlugin(), LocalSwaggerPlugin()],
         openapi_router=_DocsRouter(path="/", route_handlers=[], include_in_schema=False),
         components=Components(
             security_schemes={

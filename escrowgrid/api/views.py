@@ -14,10 +14,12 @@ from projections.views import (
     AssetView,
     InstitutionView,
     LifecycleEvent,
+    Money,
     PolicyConfig,
     PolicyView,
     PositionLimits,
     PositionView,
+    money,
 )
 
 
@@ -53,7 +55,7 @@ def issued_key_replay(issued: IssuedKey) -> dict[str, object]:
 
 def policy(p: Policy) -> PolicyView:
     limits = PositionLimits(
-        min_amount=p.min_amount, max_amount=p.max_amount,
+        min_amount=money(p.min_amount), max_amount=money(p.max_amount),
         allowed_currencies=None if p.allowed_currencies is None else list(p.allowed_currencies),
     )  # fmt: skip
     return PolicyView(
@@ -81,15 +83,15 @@ def asset(a: Asset) -> AssetView:
 def position(p: Position) -> PositionView:
     return PositionView(
         id=p.id, institution_id=p.institution_id, asset_id=p.asset_id,
-        holder_reference=p.holder_reference, currency=p.currency, amount=p.amount,
+        holder_reference=p.holder_reference, currency=p.currency, amount=Money(p.amount),
         state=p.state, external_reference=p.external_reference,
         created_at=p.created_at, updated_at=p.updated_at,
         template_id=p.template_id,
-        released_amount=p.released_amount, remaining_amount=p.remaining_amount,
+        released_amount=Money(p.released_amount), remaining_amount=Money(p.remaining_amount),
         events=[
             LifecycleEvent(
                 id=e.id, position_id=p.id, from_state=e.from_state, to_state=e.to_state,
-                reason=e.reason, at=e.at, metadata=e.metadata, amount=e.amount,
+                reason=e.reason, at=e.at, metadata=e.metadata, amount=money(e.amount),
             )
             for e in p.lifecycle
         ],

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
+from escrowgrid.api import answers
 from escrowgrid.command_context import CommandContext
 from escrowgrid.commands import hash_api_key
 from escrowgrid.eventlog.records import AppendRequest, PendingEvent
@@ -83,7 +84,7 @@ def test_read_models_show_what_commands_did(database_url: str) -> None:
         assert aggregate is not None
         assert view.updated_at == aggregate.updated_at and view.created_at == aggregate.created_at
         assert [e.id for e in view.events] == [e.id for e in aggregate.lifecycle]
-        encoded = msgspec.json.decode(msgspec.json.encode(view))
+        encoded = msgspec.json.decode(answers.encode(view))
         assert {"id", "institutionId", "assetId", "holderReference", "currency", "amount", "state",
                 "createdAt", "updatedAt", "events", "releasedAmount", "remainingAmount"} <= set(
             encoded
@@ -157,7 +158,7 @@ def test_institutions_keys_policies_templates_assets(database_url: str) -> None:
         assert auth_gone is not None and auth_gone.revoked_at is not None
         assert unknown is None and no_policy is None and missing is None
         assert policy is not None and policies == [policy]
-        assert msgspec.json.decode(msgspec.json.encode(policy.config)) == {
+        assert msgspec.json.decode(answers.encode(policy.config)) == {
             "region": "US",
             "position": {"maxAmount": "500"},
         }
