@@ -122,7 +122,7 @@ class RefusalAuditMiddleware:
                 "at": at,
                 "actorKeyId": actor.key_id,
                 "actorRole": actor.role.value,
-                "institutionId": actor.institution_id or _uuid(params.get("institution_id")),
+                "institutionId": actor.institution_id or _path_institution(template, params),
                 "action": ACTIONS.get(str(handler.operation_id)),
                 "route": template,
                 "method": scope.get("method"),
@@ -175,3 +175,8 @@ def _uuid(value: object) -> UUID | None:
         return UUID(str(value)) if value is not None else None
     except ValueError:
         return None
+
+
+def _path_institution(template: str, params: dict[str, Any]) -> UUID | None:
+    """The institution a root command named in its path (`/institutions/{id}/...`)."""
+    return _uuid(params.get("id")) if template.startswith("/institutions/{id}") else None

@@ -57,7 +57,7 @@ def test_every_refused_command_is_audited_without_touching_the_log(
     send(400, "/positions", lambda h: admin.post("/positions", _position(w, "-5"), headers=h))
     send(
         403,
-        "/institutions/{institution_id}/api-keys",
+        "/institutions/{id}/api-keys",
         lambda h: admin.post(
             f"/institutions/{other['institution']['id']}/api-keys",
             {"label": "x", "role": "admin"},
@@ -67,7 +67,7 @@ def test_every_refused_command_is_audited_without_touching_the_log(
     send(403, "/positions", lambda h: reader.post("/positions", _position(w), headers=h))
     send(
         404,
-        "/positions/{position_id}/transition",
+        "/positions/{id}/transition",
         lambda h: admin.post(
             f"/positions/{uuid.uuid4()}/transition", {"toState": "FUNDED"}, headers=h
         ),
@@ -88,7 +88,7 @@ def test_every_refused_command_is_audited_without_touching_the_log(
     )
     send(
         400,
-        "/institutions/{institution_id}/policies/{region}",
+        "/institutions/{id}/policies/{region}",
         lambda h: admin.put(
             f"/institutions/{iid}/policies/US",
             {"position": {"minAmount": "9", "maxAmount": "1"}},
@@ -105,7 +105,7 @@ def test_every_refused_command_is_audited_without_touching_the_log(
     assert event_count(api_server) == before, "a refused command appended events"
 
     conflicts = _lost_races(admin, w)
-    expected.update({c: (409, "POST", "/positions/{position_id}/transition") for c in conflicts})
+    expected.update({c: (409, "POST", "/positions/{id}/transition") for c in conflicts})
 
     found = refused(admin, set(expected))
     assert set(found) == set(expected), [expected[r] for r in set(expected) - set(found)]
