@@ -95,7 +95,7 @@ class EmbeddedPostgres:
             )
         except subprocess.CalledProcessError as exc:
             detail = (exc.stderr or exc.stdout or "").strip().splitlines()
-            last = detail[-1] if detail else f"exit code {exc.returncode}"
+            last = " | ".join(detail) if detail else f"exit code {exc.returncode}"
             raise EmbeddedPostgresError(f"{args[0]} failed: {last}") from None
 
     def _own(self, path: Path) -> None:
@@ -137,11 +137,14 @@ class EmbeddedPostgres:
             return False
         return True
 
-    def start(self) -> None:
-        """Start the server (initialising it first) and make sure the app database exists."""
+    def start(self) -> bool:
+        """Start the server (initialising it first) and make sure the app database exists.
+
+        Returns whether this call started it (False: it was running already)."""
         self.init()
         self._own(self.socket_dir)
-        if not self.is_running():
+        started = not self.is_running()
+        if started:
             opts = {
                 "listen_addresses": "''",
                 "unix_socket_directories": f"'{self.socket_dir}'",
@@ -154,6 +157,7 @@ class EmbeddedPostgres:
                 "-o", options, "-w", "-t", "60", "start",
             )  # fmt: skip
         self._ensure_database()
+        return started
 
     def _ensure_database(self) -> None:
         psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.admin_dsn(), "-tA", "-c"]
