@@ -91,3 +91,14 @@ def test_schema_sql_is_current_and_equals_the_migrations(cluster: PgCluster, emp
         assert migrations.migrate(empty_db) == []
     finally:
         cluster.drop_database(migrated)
+
+
+def test_migrate_without_migration_files_is_an_error(empty_db: str, tmp_path: Path) -> None:
+    with pytest.raises(migrations.MigrationError, match="no migration files"):
+        migrations.migrate(empty_db, tmp_path)
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,)
+
+
+def test_a_checkout_reads_db_migrations_in_place() -> None:
+    assert migrations.MIGRATIONS_DIR == REPO / "db" / "migrations"
