@@ -94,6 +94,9 @@ def run_http(settings: Settings) -> None:
     """Serve the app factory with Granian (measured against uvicorn: docs/performance.md)."""
     from granian import Granian
     from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
+
+    from escrowgrid.api.request_limits import SERVER_HEAD_BYTES
 
     server = Granian(
         "escrowgrid.api.app:create_app_from_env",
@@ -105,6 +108,9 @@ def run_http(settings: Settings) -> None:
         loop=Loops.auto,
         log_enabled=False,
         backlog=2048,
+        # Room for a request head over the app's own limits, so the app answers those with JSON
+        # (escrowgrid/api/request_limits.py) instead of the parser's bodiless 431.
+        http1_settings=HTTP1Settings(max_buffer_size=SERVER_HEAD_BYTES),
         # A worker that misses the stop signal (a race when Ctrl-C reaches the whole process
         # group) is killed after this many seconds instead of hanging the shutdown.
         workers_kill_timeout=5,
