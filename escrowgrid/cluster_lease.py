@@ -51,9 +51,11 @@ def lease(cluster: EmbeddedPostgres) -> Iterator[str]:
     users = _open_lock(folder / USERS_LOCK)
     try:
         with _exclusive(folder / START_LOCK):
-            if cluster.start():
-                log.info("started private PostgreSQL", extra={"dataDir": str(folder)})
+            if not cluster.is_running():
+                # Marked before starting: a start that fails half-way still leaves it ours.
                 mark.write_text(f"{os.getpid()}\n")
+                log.info("starting private PostgreSQL", extra={"dataDir": str(folder)})
+            cluster.start()
             fcntl.flock(users, fcntl.LOCK_SH)
         yield cluster.dsn
     finally:

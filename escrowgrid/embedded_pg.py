@@ -95,8 +95,9 @@ class EmbeddedPostgres:
             )
         except subprocess.CalledProcessError as exc:
             detail = (exc.stderr or exc.stdout or "").strip().splitlines()
-            last = " | ".join(detail) if detail else f"exit code {exc.returncode}"
-            raise EmbeddedPostgresError(f"{args[0]} failed: {last}") from None
+            # Every line: the cause (a PANIC, a permission) often comes before initdb's last words.
+            output = " | ".join(detail) if detail else f"exit code {exc.returncode}"
+            raise EmbeddedPostgresError(f"{args[0]} failed: {output}") from None
 
     def _own(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -137,14 +138,11 @@ class EmbeddedPostgres:
             return False
         return True
 
-    def start(self) -> bool:
-        """Start the server (initialising it first) and make sure the app database exists.
-
-        Returns whether this call started it (False: it was running already)."""
+    def start(self) -> None:
+        """Start the server (initialising it first) and make sure the app database exists."""
         self.init()
         self._own(self.socket_dir)
-        started = not self.is_running()
-        if started:
+        if not self.is_running():
             opts = {
                 "listen_addresses": "''",
                 "unix_socket_directories": f"'{self.socket_dir}'",
@@ -157,7 +155,6 @@ class EmbeddedPostgres:
                 "-o", options, "-w", "-t", "60", "start",
             )  # fmt: skip
         self._ensure_database()
-        return started
 
     def _ensure_database(self) -> None:
         psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.admin_dsn(), "-tA", "-c"]
