@@ -114,3 +114,9 @@ def test_a_malformed_request_line_is_a_json_400(api_server: ServerProcess) -> No
 def test_a_head_past_the_servers_buffer_is_a_json_431(api_server: ServerProcess) -> None:
     answer = exchange(api_server, request(extra=[("X-Big", "a" * (SERVER_HEAD_BYTES * 2))]))
     assert_json_error(answer, 431)
+
+
+@SERVER_ONLY
+def test_an_unparseable_content_length_is_a_json_400(api_server: ServerProcess) -> None:
+    head = request("/institutions", [("Content-Length", "abc")]).replace(b"GET", b"POST", 1)
+    assert_json_error(exchange(api_server, head), 400)
