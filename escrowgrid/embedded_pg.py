@@ -95,8 +95,9 @@ class EmbeddedPostgres:
             )
         except subprocess.CalledProcessError as exc:
             detail = (exc.stderr or exc.stdout or "").strip().splitlines()
-            last = detail[-1] if detail else f"exit code {exc.returncode}"
-            raise EmbeddedPostgresError(f"{args[0]} failed: {last}") from None
+            # Every line: the cause (a PANIC, a permission) often comes before initdb's last words.
+            output = " | ".join(detail) if detail else f"exit code {exc.returncode}"
+            raise EmbeddedPostgresError(f"{args[0]} failed: {output}") from None
 
     def _own(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)

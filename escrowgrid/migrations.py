@@ -9,7 +9,19 @@ from pathlib import Path
 
 import psycopg
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "db" / "migrations"
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _shipped_dir() -> Path:
+    # A checkout (editable install) reads db/migrations, the one source; a wheel carries the copy
+    # that setup.py's build step puts in the package.
+    checkout = _PACKAGE.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "db" / "migrations").is_dir():
+        return checkout / "db" / "migrations"
+    return _PACKAGE / "db_migrations"
+
+
+MIGRATIONS_DIR = _shipped_dir()
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _LOCK_KEY = 0x6573_6372_6F77  # one migrator at a time across processes
 
@@ -46,6 +58,12 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 def migrate(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply pending migrations; return the names applied. Refuse if an applied file changed."""
     migrations = discover(directory)
+    if not migrations:
+        # Applying nothing "successfully" would leave a service without tables that looks healthy.
+        raise MigrationError(
+            f"no migration files found in {directory}: the install is incomplete "
+            "(reinstall escrowgrid from a wheel or a checkout that has db/migrations)"
+        )
     applied_now: list[str] = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from escrowgrid import migrations
+from escrowgrid import cluster_lease, migrations
 from escrowgrid.config import Settings, StoreBackend
 from escrowgrid.database import redact
 from escrowgrid.embedded_pg import EmbeddedPostgres
@@ -41,7 +41,8 @@ def _tmpfs_dir() -> Path:
 
 @contextlib.contextmanager
 def database_for(settings: Settings) -> Iterator[str]:
-    """Yield the connection string to use, starting (and later stopping) a private cluster."""
+    """Yield the connection string to use: DATABASE_URL, the shared private cluster, or a
+    throw-away one (memory)."""
     if settings.store_backend is StoreBackend.MEMORY:
         cluster = EmbeddedPostgres(_tmpfs_dir())
         log.info("starting throw-away PostgreSQL", extra={"dataDir": str(cluster.data_dir)})
@@ -55,14 +56,10 @@ def database_for(settings: Settings) -> Iterator[str]:
         log.info("using external PostgreSQL", extra={"database": redact(settings.database_url)})
         yield settings.database_url
         return
-    cluster = EmbeddedPostgres(settings.data_dir / "postgres")
-    log.info("starting private PostgreSQL", extra={"dataDir": str(cluster.data_dir)})
-    cluster.start()
-    try:
-        yield cluster.dsn
-    finally:
-        log.info("stopping private PostgreSQL")
-        cluster.stop()
+    # Shared with every other escrowgrid process on this data folder (a CLI command beside
+    # `serve`): the last one to leave stops it.
+    with cluster_lease.lease(EmbeddedPostgres(settings.data_dir / "postgres")) as dsn:
+        yield dsn
 
 
 def serve(settings: Settings) -> int:
@@ -97,8 +94,11 @@ def run_http(settings: Settings) -> None:
     """Serve the app factory with Granian (measured against uvicorn: docs/performance.md)."""
     from granian import Granian
     from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
 
-    Granian(
+    from escrowgrid.api.request_limits import SERVER_HEAD_BYTES
+
+    server = Granian(
         "escrowgrid.api.app:create_app_from_env",
         factory=True,
         address=settings.host,
@@ -108,7 +108,25 @@ def run_http(settings: Settings) -> None:
         loop=Loops.auto,
         log_enabled=False,
         backlog=2048,
+        # Room for a request head over the app's own limits, so the app answers those with JSON
+        # (escrowgrid/api/request_limits.py) instead of the parser's bodiless 431.
+        http1_settings=HTTP1Settings(max_buffer_size=SERVER_HEAD_BYTES),
         # A worker that misses the stop signal (a race when Ctrl-C reaches the whole process
         # group) is killed after this many seconds instead of hanging the shutdown.
         workers_kill_timeout=5,
-    ).serve()
+    )
+    # Called once the socket is bound, before the workers start: the URL answers from now on.
+    server.on_startup(
+        lambda: print(f"escrowgrid: listening on {listen_url(settings)}", file=sys.stderr)
+    )
+    server.serve()
+
+
+def listen_url(settings: Settings) -> str:
+    """The URL to type into a browser on this machine (localhost for an all-interfaces bind)."""
+    host = settings.host
+    if host in {"", "0.0.0.0", "::"}:  # noqa: S104 - recognising the wildcard, not binding it
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"

@@ -37,6 +37,7 @@ from escrowgrid.api.positions import PositionController
 from escrowgrid.api.rate_limit import RateLimitMiddleware
 from escrowgrid.api.refusal_audit import RefusalAuditMiddleware
 from escrowgrid.api.request_context import ASGIApp, RequestContextMiddleware
+from escrowgrid.api.request_limits import RequestLimitsMiddleware
 from escrowgrid.api.security import SecurityHeadersMiddleware, cors_config
 from escrowgrid.api.services import Services
 from escrowgrid.config import Settings, load_settings
@@ -112,6 +113,7 @@ def create_app(settings: Settings) -> ASGIApp:
         from litestar.middleware.cors import CORSMiddleware
 
         app = CORSMiddleware(app=app, config=cors)
+    app = RequestLimitsMiddleware(app)
     app = SecurityHeadersMiddleware(app, settings)
     app = MetricsMiddleware(app)
     app = BodyLimitMiddleware(app, MAX_BODY_BYTES)

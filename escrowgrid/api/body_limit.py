@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from escrowgrid.api.request_context import ASGIApp, Receive, Scope, Send
+from escrowgrid.api.request_limits import refuse
 
 DRAIN_LIMIT = 16 * 1024 * 1024
 _BODY = msgspec.json.encode({"error": "Request body too large"})
@@ -35,13 +36,7 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if not message.get("more_body") or received > DRAIN_LIMIT:
                     break
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(_BODY)).encode()),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": _BODY})
+        await refuse(send, 413, _BODY)
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -131,3 +131,14 @@ def test_an_install_with_creation_steps_keeps_live_equal_to_a_rebuild(
                 " SELECT position_id, 9, id, 'CREATED', at FROM position_lifecycle LIMIT 1"
             )
     assert asyncio.run(compare_models(empty_db)) is None
+
+
+def test_migrate_without_migration_files_is_an_error(empty_db: str, tmp_path: Path) -> None:
+    with pytest.raises(migrations.MigrationError, match="no migration files"):
+        migrations.migrate(empty_db, tmp_path)
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,)
+
+
+def test_a_checkout_reads_db_migrations_in_place() -> None:
+    assert migrations.MIGRATIONS_DIR == REPO / "db" / "migrations"

@@ -8,12 +8,34 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
+CLI = (sys.executable, "-m", "escrowgrid.cli")
+# What would point the service at another database or key than the default path's own.
+_NOT_DEFAULT = ("DATABASE_URL", "STORE_BACKEND", "ROOT_API_KEY", "ESCROWGRID_DATA_DIR", "PORT")
+
+
+def default_path_env(data_dir: Path) -> dict[str, str]:
+    """The environment of a user who set nothing but the data folder (embedded PostgreSQL)."""
+    env = {k: v for k, v in os.environ.items() if k not in _NOT_DEFAULT}
+    return {**env, "ESCROWGRID_DATA_DIR": str(data_dir), "LOG_LEVEL": "warning"}
+
+
+def run_cli(
+    env: Mapping[str, str],
+    *args: str,
+    command: Sequence[str] = CLI,
+    cwd: Path = REPO,
+    timeout: float = 180,
+) -> subprocess.CompletedProcess[str]:
+    """One `escrowgrid ...` command as a user types it, with exactly the given environment."""
+    return subprocess.run(
+        [*command, *args], env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def free_port() -> int:
@@ -25,11 +47,21 @@ def free_port() -> int:
 class ServerProcess:
     """`escrowgrid serve` in a subprocess with its output captured to a file."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path, cwd: Path = REPO) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        log_path: Path,
+        cwd: Path = REPO,
+        *,
+        command: Sequence[str] = CLI,
+        inherit_env: bool = True,
+    ) -> None:
         self.port = int(env.get("PORT", "0")) or free_port()
-        self.env = {**os.environ, "LOG_LEVEL": "info", **env, "PORT": str(self.port)}
+        base = {**os.environ, "LOG_LEVEL": "info"} if inherit_env else {}
+        self.env = {**base, **env, "PORT": str(self.port)}
         self.log_path = log_path
         self.cwd = cwd
+        self.command = tuple(command)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -39,7 +71,7 @@ class ServerProcess:
     def start(self, timeout: float = 60.0) -> ServerProcess:
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "escrowgrid.cli", "serve"],
+            [*self.command, "serve"],
             env=self.env,
             cwd=self.cwd,
             stdout=self._log,
