@@ -14,7 +14,7 @@ import msgspec
 from litestar.openapi.spec import OpenAPIType, Schema
 
 from escrowgrid.api.field_schemas import AMOUNT_INPUT, Documented
-from projections.views import RegionCode, RoleCode, StateCode, VerticalCode
+from projections.framework.shapes import RegionCode, RoleCode, StateCode, VerticalCode
 
 # Free-form values (metadata, config, limits) arrive with Decimal for fractional numbers:
 # escrowgrid/api/exact_request.py decodes every body that way. `Annotated` metadata only

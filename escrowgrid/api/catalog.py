@@ -27,8 +27,11 @@ from escrowgrid.api.scoping import (
 )
 from escrowgrid.api.services import Services
 from escrowgrid.command_context import NotFound
-from projections import queries
-from projections.views import AssetTemplateView, AssetView, Page
+from projections.asset_templates import queries as template_queries
+from projections.asset_templates.views import AssetTemplateView
+from projections.assets import queries as asset_queries
+from projections.assets.views import AssetView
+from projections.framework.shapes import Page
 
 
 class AssetTemplateController(Controller):
@@ -60,7 +63,7 @@ class AssetTemplateController(Controller):
     ) -> Response[Page[AssetTemplateView]]:
         async with services.pool.connection() as conn:
             iid = await institution_scope(conn, actor_of(request), institution_id)
-            page = await queries.list_asset_templates(
+            page = await template_queries.list_asset_templates(
                 conn, institution_id=iid, limit=limit, offset=offset
             )
         return answer(page)
@@ -71,7 +74,7 @@ class AssetTemplateController(Controller):
     ) -> Response[AssetTemplateView]:
         tid = path_id(id, ASSET_TEMPLATE)
         async with services.pool.connection() as conn:
-            found = await queries.get_asset_template(conn, tid)
+            found = await template_queries.get_asset_template(conn, tid)
         if found is None:
             raise NotFound("Asset template not found")
         ensure_visible(actor_of(request), found.institution_id)
@@ -111,7 +114,7 @@ class AssetController(Controller):
         async with services.pool.connection() as conn:
             iid = await institution_scope(conn, actor, institution_id)
             tid = await filter_id(conn, actor, template_id, "templateId", ASSET_TEMPLATE)
-            page = await queries.list_assets(
+            page = await asset_queries.list_assets(
                 conn, institution_id=iid, template_id=tid, limit=limit, offset=offset
             )
         return answer(page)
@@ -122,7 +125,7 @@ class AssetController(Controller):
     ) -> Response[AssetView]:
         aid = path_id(id, ASSET)
         async with services.pool.connection() as conn:
-            found = await queries.get_asset(conn, aid)
+            found = await asset_queries.get_asset(conn, aid)
         if found is None:
             raise NotFound("Asset not found")
         ensure_visible(actor_of(request), found.institution_id)

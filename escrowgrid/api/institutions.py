@@ -16,8 +16,12 @@ from escrowgrid.api.scoping import INSTITUTION, ensure_visible, path_id, visible
 from escrowgrid.api.services import Services
 from escrowgrid.command_context import Forbidden, NotFound
 from escrowgrid.domain.vocabulary import parse_region
-from projections import queries
-from projections.views import ApiKeyView, InstitutionView, PolicyView
+from projections.api_keys import queries as api_key_queries
+from projections.api_keys.views import ApiKeyView
+from projections.institutions import queries as institution_queries
+from projections.institutions.views import InstitutionView
+from projections.policies import queries as policy_queries
+from projections.policies.views import PolicyView
 
 
 async def _institution(
@@ -55,7 +59,7 @@ class InstitutionController(Controller):
     ) -> Response[list[InstitutionView]]:
         actor = actor_of(request)
         async with services.pool.connection() as conn:
-            found = await queries.list_institutions(
+            found = await institution_queries.list_institutions(
                 conn, None if actor.is_root else actor.institution_id
             )
         return answer(found)
@@ -65,7 +69,7 @@ class InstitutionController(Controller):
         self, request: Request[Any, Any, Any], services: Services, id: str
     ) -> Response[InstitutionView]:
         async with services.pool.connection() as conn:
-            found = await queries.get_institution(conn, path_id(id, INSTITUTION))
+            found = await institution_queries.get_institution(conn, path_id(id, INSTITUTION))
         if found is None:
             raise NotFound("Institution not found")
         ensure_visible(actor_of(request), found.id)
@@ -95,7 +99,7 @@ class InstitutionController(Controller):
     ) -> Response[list[ApiKeyView]]:
         iid = await _institution(request, services, id, admin=True)
         async with services.pool.connection() as conn:
-            return answer(await queries.list_api_keys(conn, iid))
+            return answer(await api_key_queries.list_api_keys(conn, iid))
 
     @post(
         "/{id:str}/api-keys/{keyId:str}/revoke",
@@ -143,7 +147,7 @@ class InstitutionController(Controller):
     ) -> Response[list[PolicyView]]:
         iid = await _institution(request, services, id)
         async with services.pool.connection() as conn:
-            return answer(await queries.list_policies(conn, iid))
+            return answer(await policy_queries.list_policies(conn, iid))
 
     @get(
         "/{id:str}/policies/{region:str}",
@@ -156,7 +160,7 @@ class InstitutionController(Controller):
         iid = await _institution(request, services, id)
         parsed = parse_region(region, "region")
         async with services.pool.connection() as conn:
-            found = await queries.get_policy(conn, iid, parsed.value)
+            found = await policy_queries.get_policy(conn, iid, parsed.value)
         if found is None:
             raise NotFound("Policy not found")
         return answer(found)

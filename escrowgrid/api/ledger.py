@@ -26,8 +26,12 @@ from escrowgrid.api.services import Services
 from escrowgrid.command_context import Forbidden
 from escrowgrid.domain.errors import ValidationError
 from escrowgrid.eventlog.reader import read_after, read_tenant_after
-from projections import queries
-from projections.views import AuditEventView, LedgerEventView, Page
+from projections.audit_events import queries as audit_queries
+from projections.audit_events.views import AuditEventView
+from projections.framework.shapes import Page
+from projections.ledger_digest import queries as digest_queries
+from projections.ledger_events import queries as ledger_queries
+from projections.ledger_events.views import LedgerEventView
 
 # Accepted commands (from the log) and refused ones (answered 4xx, nothing written).
 Outcome = Literal["accepted", "refused"]
@@ -68,7 +72,9 @@ class LedgerController(Controller):
             raise ValidationError.single("positionId", "is required for institution keys")
         async with services.pool.connection() as conn:
             pid = await filter_id(conn, actor, position_id, "positionId", POSITION)
-            found = await queries.list_ledger_events(conn, position_id=pid, institution_id=None)
+            found = await ledger_queries.list_ledger_events(
+                conn, position_id=pid, institution_id=None
+            )
         return answer(found)
 
     @get("/events", responses=ERROR_RESPONSES, operation_id="listEvents")
@@ -102,7 +108,7 @@ class LedgerController(Controller):
         if not actor_of(request).is_root:
             raise Forbidden("Forbidden: the ledger digest needs the root key")
         async with services.pool.connection() as conn:
-            position, digest = await queries.current_digest(conn)
+            position, digest = await digest_queries.current_digest(conn)
         return answer({"position": position, "digest": digest, "algorithm": "sha256-chain-v1"})
 
     @get("/audit-events", responses=ERROR_RESPONSES, operation_id="listAuditEvents")
@@ -123,7 +129,7 @@ class LedgerController(Controller):
             raise Forbidden("Forbidden: an admin key of the institution is required")
         async with services.pool.connection() as conn:
             iid = await institution_scope(conn, actor, institution_id)
-            page = await queries.list_audit_events(
+            page = await audit_queries.list_audit_events(
                 conn, institution_id=iid, action=action, outcome=outcome,
                 since=query_time(since, "since"),
                 until=query_time(until, "until"), limit=limit, offset=offset,

@@ -30,8 +30,9 @@ from escrowgrid.api.scoping import (
 )
 from escrowgrid.api.services import Services
 from escrowgrid.command_context import NotFound
-from projections import queries
-from projections.views import Page, PositionView
+from projections.framework.shapes import Page
+from projections.positions import queries
+from projections.positions.views import PositionView
 
 
 class PositionController(Controller):

@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid.command_context import Actor, Forbidden, NotFound
 from escrowgrid.domain.errors import ValidationError
-from projections import queries
+from projections import ownership
 
 # Ids are opaque to clients: any string may arrive where an id is expected. One that is not a
 # UUID names nothing, like an unknown UUID, and gets the same answer. Only values no id could
@@ -56,7 +56,7 @@ def named_id(value: str, field: str, kind: Kind) -> UUID:
 
 async def visible(conn: AsyncConnection[Any], actor: Actor, kind: Kind, id: UUID) -> None:
     """404 when the resource does not exist, 403 when another institution owns it."""
-    owner = await queries.owner_of(conn, kind.table, id)
+    owner = await ownership.owner_of(conn, kind.table, id)
     if owner is None:
         raise NotFound(f"{kind.what} not found")
     ensure_visible(actor, owner)

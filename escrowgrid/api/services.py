@@ -19,9 +19,9 @@ from escrowgrid.database import open_pool
 from escrowgrid.eventlog.appender import Appender
 from escrowgrid.eventlog.loader import StreamLoader
 from escrowgrid.eventlog.retention import purge_idempotency_keys
-from projections.queries import find_api_key_by_hash
-from projections.runner import ProjectionRunner
-from projections.waiting import ProjectionWaiter
+from projections.api_keys.queries import find_api_key_by_hash
+from projections.runner.runner import ProjectionRunner
+from projections.runner.waiting import ProjectionWaiter
 
 log = logging.getLogger("escrowgrid.services")
 

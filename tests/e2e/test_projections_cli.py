@@ -28,8 +28,8 @@ from escrowgrid.event_codec import EventCodec
 from escrowgrid.eventlog.appender import Appender
 from escrowgrid.eventlog.records import AppendRequest
 from escrowgrid.verify import compare_models
-from projections import locks
 from projections.registry import NAMES
+from projections.runner import locks
 from tests.support.ledger import ROOT_CTX, fill_funded, open_ledger, open_position, seed
 
 REPO = Path(__file__).resolve().parents[2]

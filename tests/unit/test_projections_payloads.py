@@ -21,8 +21,8 @@ from escrowgrid.domain.policies import PositionPolicy
 from escrowgrid.domain.policy import Policy
 from escrowgrid.domain.position import Position
 from escrowgrid.event_codec import make_mapper
-from projections import payloads
-from projections.base import array_literal
+from projections.framework import payloads
+from projections.framework.base import array_literal
 
 MAPPER = make_mapper()
 texts = st.text(
