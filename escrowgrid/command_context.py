@@ -29,9 +29,6 @@ class Actor:
     def is_root(self) -> bool:
         return self.role is ActorRole.ROOT
 
-    def may_act_for(self, institution_id: UUID) -> bool:
-        return self.is_root or self.institution_id == institution_id
-
 
 ROOT = Actor(key_id="root", role=ActorRole.ROOT)
 

@@ -16,7 +16,8 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate
 from psycopg_pool import AsyncConnectionPool
 
-from escrowgrid.command_context import CommandContext, Forbidden, NotFound
+from escrowgrid.application import access
+from escrowgrid.command_context import CommandContext, NotFound
 from escrowgrid.domain.asset import Asset
 from escrowgrid.domain.asset_template import AssetTemplate
 from escrowgrid.domain.institution import ApiKeyRecord, Institution
@@ -93,8 +94,7 @@ class Ledger:
     async def register_institution(
         self, ctx: CommandContext, *, name: object, regions: object, verticals: object = None
     ) -> Outcome[Institution]:
-        if not ctx.actor.is_root:
-            raise Forbidden("Only the root key may create institutions")
+        access.require_root(ctx.actor)
 
         async def decide() -> Decision[Institution]:
             institution = Institution.register(name, regions, verticals)
@@ -272,8 +272,7 @@ class Ledger:
 
     @staticmethod
     def _check_tenant(ctx: CommandContext, institution_id: UUID) -> None:
-        if not ctx.actor.may_act_for(institution_id):
-            raise Forbidden("Forbidden: resource belongs to another institution")
+        access.require_tenant(ctx.actor, institution_id)
 
     # -- appending ---------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Types are kept loose where the domain gives the better message (it names the field and says
 what is accepted); msgspec only guarantees the JSON shape. Ids are strings: they are opaque to
-clients, and one of any shape that names nothing is a 404 (escrowgrid/api/scoping.py).
+clients, and one of any shape that names nothing is a 404 (escrowgrid/api/params.py).
 """
 
 from __future__ import annotations
