@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from escrowgrid.api.request_context import ASGIApp, Receive, Scope, Send
-from escrowgrid.command_context import ROOT, Actor, ActorRole
+from escrowgrid.application.context import ROOT, Actor, ActorRole
 from escrowgrid.config import Settings
 
 # Looks an institution key up by the SHA-256 of its token: (key id, institution id, role) or None.

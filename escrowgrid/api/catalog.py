@@ -26,7 +26,7 @@ from escrowgrid.api.scoping import (
     path_id,
 )
 from escrowgrid.api.services import Services
-from escrowgrid.command_context import NotFound
+from escrowgrid.application.errors import NotFound
 from projections import queries
 from projections.views import AssetTemplateView, AssetView, Page
 

@@ -12,8 +12,8 @@ from litestar.exceptions import ValidationException
 from escrowgrid.api.answers import answer, replay, stored
 from escrowgrid.api.idempotency import request_hash
 from escrowgrid.api.services import Services
-from escrowgrid.command_context import Actor, CommandContext, IdempotencyRequest
-from escrowgrid.commands import Outcome
+from escrowgrid.application.context import Actor, CommandContext, IdempotencyRequest
+from escrowgrid.application.handling import Outcome
 
 T = TypeVar("T")
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")

@@ -14,7 +14,7 @@ from escrowgrid.api.commanding import actor_of, run
 from escrowgrid.api.errors import ERROR_RESPONSES
 from escrowgrid.api.scoping import INSTITUTION, ensure_visible, path_id, visible
 from escrowgrid.api.services import Services
-from escrowgrid.command_context import Forbidden, NotFound
+from escrowgrid.application.errors import Forbidden, NotFound
 from escrowgrid.domain.vocabulary import parse_region
 from projections import queries
 from projections.views import ApiKeyView, InstitutionView, PolicyView

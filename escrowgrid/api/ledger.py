@@ -23,7 +23,7 @@ from escrowgrid.api.scoping import (
     query_time,
 )
 from escrowgrid.api.services import Services
-from escrowgrid.command_context import Forbidden
+from escrowgrid.application.errors import Forbidden
 from escrowgrid.domain.errors import ValidationError
 from escrowgrid.eventlog.reader import read_after, read_tenant_after
 from projections import queries

@@ -29,7 +29,8 @@ from escrowgrid.api.scoping import (
     visible,
 )
 from escrowgrid.api.services import Services
-from escrowgrid.command_context import NotFound
+from escrowgrid.application.errors import NotFound
+from escrowgrid.queries.as_of import position_as_of
 from projections import queries
 from projections.views import Page, PositionView
 
@@ -91,7 +92,7 @@ class PositionController(Controller):
             # Tenancy first: whether another tenant's position existed at `at` is its content.
             async with services.pool.connection() as conn:
                 await visible(conn, actor, POSITION, pid)
-            then = await services.ledger.position_as_of(pid, at)
+            then = await position_as_of(services.loader, pid, at)
             if then is None:
                 raise NotFound("Position not found")
             return answer(views.position(then))

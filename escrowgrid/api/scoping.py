@@ -11,7 +11,8 @@ from litestar.params import Parameter
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from escrowgrid.command_context import Actor, Forbidden, NotFound
+from escrowgrid.application.context import Actor
+from escrowgrid.application.errors import Forbidden, NotFound
 from escrowgrid.domain.errors import ValidationError
 from projections import queries
 

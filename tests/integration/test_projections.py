@@ -17,8 +17,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from escrowgrid.api import answers
-from escrowgrid.command_context import CommandContext
-from escrowgrid.commands import hash_api_key
+from escrowgrid.application.context import CommandContext
+from escrowgrid.application.institutions import hash_api_key
 from escrowgrid.eventlog.records import AppendRequest, PendingEvent
 from projections import queries
 from projections.payloads import POSITION_MOVED

@@ -12,7 +12,7 @@ from uuid import uuid4
 import pytest
 
 from escrowgrid.api import rate_limit as rl
-from escrowgrid.command_context import ROOT, Actor, ActorRole
+from escrowgrid.application.context import ROOT, Actor, ActorRole
 from escrowgrid.config import RateLimitSettings, Settings
 from escrowgrid.database import open_pool
 
