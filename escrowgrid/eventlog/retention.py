@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid.background import cancel_and_wait
 
-log = logging.getLogger("escrowgrid.services")
+log = logging.getLogger("escrowgrid.services")  # the name its log lines had in api/services.py
 
 MIN_RETENTION = timedelta(hours=24)
 DEFAULT_RETENTION = timedelta(hours=48)
