@@ -74,8 +74,8 @@ def _add_read_side(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def _read_side(args: argparse.Namespace, settings: Settings) -> int:
     from escrowgrid.migrations import migrate
     from escrowgrid.serve import database_for
-    from projections.benchmarks.live import live_benchmark
-    from projections.benchmarks.rebuild import rebuild_benchmark
+    from escrowgrid.bench.projection_lag import live_benchmark
+    from escrowgrid.bench.rebuild import rebuild_benchmark
     from projections.rebuilding.console import rebuild_command
     from projections.registry import UnknownProjection
     from projections.runner import console

@@ -12,7 +12,7 @@ import msgspec
 
 from escrowgrid.api.request_context import ASGIApp, Receive, Scope, Send
 from escrowgrid.application import access
-from escrowgrid.command_context import ROOT, Actor, ActorRole
+from escrowgrid.application.context import ROOT, Actor, ActorRole
 from escrowgrid.config import Settings
 
 # Looks an institution key up by the SHA-256 of its token: (key id, institution id, role) or None.

@@ -24,7 +24,7 @@ from escrowgrid.api.params import (
 )
 from escrowgrid.api.scoping import acting_institution, filter_id, institution_scope, visible_or_404
 from escrowgrid.api.services import Services
-from escrowgrid.command_context import Actor
+from escrowgrid.application.context import Actor
 from projections.asset_templates import queries as template_queries
 from projections.asset_templates.views import AssetTemplateView
 from projections.assets import queries as asset_queries

@@ -13,8 +13,8 @@ from escrowgrid.api.answers import answer, replay, stored
 from escrowgrid.api.dependencies import actor_of
 from escrowgrid.api.idempotency import request_hash
 from escrowgrid.api.services import Services
-from escrowgrid.command_context import CommandContext, IdempotencyRequest
-from escrowgrid.commands import Outcome
+from escrowgrid.application.context import CommandContext, IdempotencyRequest
+from escrowgrid.application.handling import Outcome
 
 T = TypeVar("T")
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")

@@ -12,7 +12,7 @@ from litestar.di import Provide
 from psycopg import AsyncConnection
 
 from escrowgrid.api.services import Services
-from escrowgrid.command_context import Actor
+from escrowgrid.application.context import Actor
 
 
 def actor_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:

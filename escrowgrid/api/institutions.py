@@ -17,7 +17,8 @@ from escrowgrid.api.params import INSTITUTION, path_id
 from escrowgrid.api.scoping import visible_or_404
 from escrowgrid.api.services import Services
 from escrowgrid.application import access
-from escrowgrid.command_context import Actor, NotFound
+from escrowgrid.application.context import Actor
+from escrowgrid.application.errors import NotFound
 from escrowgrid.domain.vocabulary import parse_region
 from projections.api_keys import queries as api_key_queries
 from projections.api_keys.views import ApiKeyView

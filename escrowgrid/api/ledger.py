@@ -23,7 +23,7 @@ from escrowgrid.api.params import (
 )
 from escrowgrid.api.scoping import filter_id, institution_scope
 from escrowgrid.application import access
-from escrowgrid.command_context import Actor
+from escrowgrid.application.context import Actor
 from escrowgrid.eventlog.reader import read_after, read_tenant_after
 from projections.audit_events import queries as audit_queries
 from projections.audit_events.views import AuditEventView

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from litestar.params import Parameter
 
-from escrowgrid.command_context import NotFound
+from escrowgrid.application.errors import NotFound
 from escrowgrid.domain.errors import ValidationError
 
 # Ids are opaque to clients: any string may arrive where an id is expected. One that is not a

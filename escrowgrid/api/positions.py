@@ -32,7 +32,8 @@ from escrowgrid.api.scoping import (
     visible_or_404,
 )
 from escrowgrid.api.services import Services
-from escrowgrid.command_context import Actor
+from escrowgrid.application.context import Actor
+from escrowgrid.queries.as_of import position_as_of
 from projections.framework.shapes import Page
 from projections.positions import queries
 from projections.positions.views import PositionView
@@ -97,7 +98,7 @@ class PositionController(Controller):
         # Tenancy first: whether another tenant's position existed at `at` is its content.
         async with services.pool.connection() as conn:
             await visible(conn, actor, POSITION, pid)
-        then = await services.ledger.position_as_of(pid, at)
+        then = await position_as_of(services.loader, pid, at)
         if then is None:
             raise POSITION.not_found()
         return answer(views.position(then))

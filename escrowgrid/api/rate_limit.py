@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid.api.request_context import ASGIApp, Message, Receive, Scope, Send
 from escrowgrid.application import access
-from escrowgrid.command_context import Actor
+from escrowgrid.application.context import Actor
 from escrowgrid.config import Settings
 
 log = logging.getLogger("escrowgrid.rate_limit")

@@ -11,7 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid.api.params import INSTITUTION, Kind, named_id
 from escrowgrid.application import access
-from escrowgrid.command_context import Actor
+from escrowgrid.application.context import Actor
 from projections import ownership
 
 T = TypeVar("T")

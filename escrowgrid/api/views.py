@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from escrowgrid.commands import IssuedKey
+from escrowgrid.application.institutions import IssuedKey
 from escrowgrid.domain.asset import Asset
 from escrowgrid.domain.asset_template import AssetTemplate
 from escrowgrid.domain.institution import ApiKeyRecord, Institution

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from escrowgrid.command_context import Actor, ActorRole, Forbidden
+from escrowgrid.application.context import Actor, ActorRole
+from escrowgrid.application.errors import Forbidden
 from escrowgrid.domain.errors import ValidationError
 
 # One wording per rule, whichever layer refuses.

@@ -17,8 +17,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from escrowgrid.api import answers
-from escrowgrid.command_context import CommandContext
-from escrowgrid.commands import hash_api_key
+from escrowgrid.application.context import CommandContext
+from escrowgrid.application.institutions import hash_api_key
 from escrowgrid.eventlog.records import AppendRequest, PendingEvent
 from projections.api_keys.queries import find_api_key_by_hash, get_api_key, list_api_keys
 from projections.asset_templates.queries import get_asset_template, list_asset_templates

@@ -12,7 +12,7 @@ from uuid import UUID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from escrowgrid.command_context import CommandContext
+from escrowgrid.application.context import CommandContext
 from escrowgrid.domain.errors import DomainError
 from escrowgrid.domain.institution import Institution
 from escrowgrid.domain.policies import policy_id

@@ -1,4 +1,4 @@
-"""Who is acting, for which request, and the errors a command raises besides domain errors."""
+"""Who is acting and for which request: what a command gets besides its arguments."""
 
 from __future__ import annotations
 
@@ -55,15 +55,3 @@ class CommandContext:
     @property
     def idempotency_scope(self) -> str:
         return self.actor.key_id
-
-
-class CommandError(Exception):
-    """A command refused for a reason outside the domain rules."""
-
-
-class NotFound(CommandError):
-    """The addressed aggregate does not exist (or is not of the expected kind)."""
-
-
-class Forbidden(CommandError):
-    """The actor may not do this (another institution's data, or a read-only key)."""

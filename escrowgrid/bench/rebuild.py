@@ -21,10 +21,10 @@ from escrowgrid.domain.asset_template import AssetTemplate
 from escrowgrid.domain.institution import Institution
 from escrowgrid.domain.position import Position
 from escrowgrid.embedded_pg import EmbeddedPostgres
-from escrowgrid.event_codec import EventCodec
+from escrowgrid.eventlog.codec import EventCodec
 from escrowgrid.eventlog.hashing import canonical_meta, event_hash
 from escrowgrid.eventlog.records import PendingEvent
-from projections.benchmarks.cluster import MOVES, cluster, describe_machine
+from escrowgrid.bench.read_side_cluster import MOVES, cluster, describe_machine
 from projections.rebuilding.console import bulk_gc
 from projections.rebuilding.rebuild import rebuild
 

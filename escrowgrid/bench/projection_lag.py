@@ -19,15 +19,15 @@ from uuid import uuid4
 
 import psycopg
 
-from escrowgrid.database import open_pool
+from escrowgrid import bootstrap
 from escrowgrid.domain.asset import Asset
 from escrowgrid.domain.asset_template import AssetTemplate
 from escrowgrid.domain.institution import Institution
 from escrowgrid.domain.position import Position
-from escrowgrid.event_codec import EventCodec
 from escrowgrid.eventlog.appender import Appender
+from escrowgrid.eventlog.codec import EventCodec
 from escrowgrid.eventlog.records import AppendRequest
-from projections.benchmarks.cluster import MOVES, cluster, describe_machine
+from escrowgrid.bench.read_side_cluster import MOVES, cluster, describe_machine
 from projections.runner.waiting import ProjectionWaiter
 
 
@@ -72,13 +72,11 @@ async def _run_load(
     # wait=False: writers append as fast as they can (the write load of the write-model
     # benchmark; the lag is measured by an observer process); wait=True: each writer waits for
     # its command to be visible before the next one (read-your-writes, as the API does).
-    pool = open_pool(dsn, min_size=2, max_size=8)
-    await pool.open(wait=True)
-    appender = Appender(pool)
-    await appender.start()
+    wired = bootstrap.build(dsn, pool_size=bootstrap.PoolSize(min_size=2, max_size=8))
+    await wired.start()
     waiter = ProjectionWaiter()
     await waiter.start(dsn)
-    load = _Load(appender)
+    load = _Load(wired.appender)
     await load.append(load.institution, load.template, load.asset)
     appends: list[float] = []
     lags: list[float] = []
@@ -107,8 +105,7 @@ async def _run_load(
         await asyncio.gather(*(writer() for _ in range(writers)))
     finally:
         await waiter.stop()
-        await appender.stop()
-        await pool.close()
+        await wired.stop()
     return appends, lags
 
 

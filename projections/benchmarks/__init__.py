@@ -1,1 +1,0 @@
-"""Read-side benchmarks (figures for docs/read-side.md), each on its own durable PostgreSQL."""
