@@ -3,7 +3,7 @@ and the followers. The API, the CLI, the benchmarks and the test support all get
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -16,6 +16,7 @@ from escrowgrid.database import open_pool
 from escrowgrid.eventlog.appender import Appender
 from escrowgrid.eventlog.loader import StreamLoader
 from escrowgrid.eventlog.retention import IdempotencyRetention
+from projections.registry import select
 from projections.runner.runner import ProjectionRunner
 from projections.runner.waiting import ProjectionWaiter
 
@@ -92,6 +93,13 @@ def build(
     if read_your_writes:
         running.waiter = ProjectionWaiter()
     return running
+
+
+def projection_runner(
+    dsn: str, names: Sequence[str] = (), *, batch_size: int = 5000
+) -> ProjectionRunner:
+    """The runner as its own process (`escrowgrid projections run`): named read models, or all."""
+    return ProjectionRunner(dsn, select(names), batch_size=batch_size)
 
 
 @asynccontextmanager

@@ -72,10 +72,11 @@ def _add_read_side(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _read_side(args: argparse.Namespace, settings: Settings) -> int:
-    from escrowgrid.migrations import migrate
-    from escrowgrid.serve import database_for
     from escrowgrid.bench.projection_lag import live_benchmark
     from escrowgrid.bench.rebuild import rebuild_benchmark
+    from escrowgrid.bootstrap import projection_runner
+    from escrowgrid.migrations import migrate
+    from escrowgrid.serve import database_for
     from projections.rebuilding.console import rebuild_command
     from projections.registry import UnknownProjection
     from projections.runner import console
@@ -96,7 +97,7 @@ def _read_side(args: argparse.Namespace, settings: Settings) -> int:
 
                 return verify_main(dsn, digest=args.digest, export_path=args.export, out=sys.stdout)
             if command == "run":
-                return console.run(dsn, args.names, batch_size=args.batch_size)
+                return console.run(projection_runner(dsn, args.names, batch_size=args.batch_size))
             if command == "status":
                 return console.status(dsn, args.names, as_json=args.json, out=sys.stdout)
             return rebuild_command(dsn, args.names, batch_size=args.batch_size, out=sys.stdout)

@@ -20,6 +20,7 @@ from uuid import uuid4
 import psycopg
 
 from escrowgrid import bootstrap
+from escrowgrid.bench.read_side_cluster import MOVES, cluster, describe_machine
 from escrowgrid.domain.asset import Asset
 from escrowgrid.domain.asset_template import AssetTemplate
 from escrowgrid.domain.institution import Institution
@@ -27,7 +28,6 @@ from escrowgrid.domain.position import Position
 from escrowgrid.eventlog.appender import Appender
 from escrowgrid.eventlog.codec import EventCodec
 from escrowgrid.eventlog.records import AppendRequest
-from escrowgrid.bench.read_side_cluster import MOVES, cluster, describe_machine
 from projections.runner.waiting import ProjectionWaiter
 
 

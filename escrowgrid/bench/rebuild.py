@@ -16,6 +16,7 @@ from uuid import UUID
 
 import psycopg
 
+from escrowgrid.bench.read_side_cluster import MOVES, cluster, describe_machine
 from escrowgrid.domain.asset import Asset
 from escrowgrid.domain.asset_template import AssetTemplate
 from escrowgrid.domain.institution import Institution
@@ -24,7 +25,6 @@ from escrowgrid.embedded_pg import EmbeddedPostgres
 from escrowgrid.eventlog.codec import EventCodec
 from escrowgrid.eventlog.hashing import canonical_meta, event_hash
 from escrowgrid.eventlog.records import PendingEvent
-from escrowgrid.bench.read_side_cluster import MOVES, cluster, describe_machine
 from projections.rebuilding.console import bulk_gc
 from projections.rebuilding.rebuild import rebuild
 

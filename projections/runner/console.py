@@ -16,10 +16,9 @@ from projections.runner.connect import close_quietly, connect
 from projections.runner.runner import ProjectionRunner
 
 
-def run(conninfo: str, names: Sequence[str], *, batch_size: int) -> int:
+def run(runner: ProjectionRunner) -> int:
     """Follow the log until SIGINT or SIGTERM; another process takes over what this one held."""
-    projections = select(names)
-    runner = ProjectionRunner(conninfo, projections, batch_size=batch_size)
+    projections = runner.projections
 
     async def main() -> None:
         task = asyncio.current_task()

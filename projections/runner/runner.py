@@ -65,6 +65,11 @@ class ProjectionRunner:
         self._work: AsyncConnection[Any] | None = None
 
     @property
+    def projections(self) -> tuple[Projection, ...]:
+        """The read models this runner follows the log for."""
+        return self._projections
+
+    @property
     def owned(self) -> frozenset[str]:
         """Projections whose advisory lock this runner holds."""
         return frozenset(self._owned)
