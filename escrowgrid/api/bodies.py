@@ -7,7 +7,6 @@ clients, and one of any shape that names nothing is a 404 (escrowgrid/api/params
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
@@ -20,7 +19,10 @@ from projections.framework.shapes import RegionCode, RoleCode, StateCode, Vertic
 # escrowgrid/api/exact_request.py decodes every body that way. `Annotated` metadata only
 # documents (escrowgrid/api/field_schemas.py); the domain checks the values.
 
-Amount = Annotated[Decimal, AMOUNT_INPUT]
+# Any, not Decimal: msgspec would turn any string it can read as a Decimal ("1e3", " 12",
+# "1_000") into one, past the domain's plain-literal rule. The exact request decoder already
+# gives Decimal for JSON numbers, so the domain sees a Decimal, an int or the string as sent.
+Amount = Annotated[Any, AMOUNT_INPUT]
 _LIMITS = Documented(
     Schema(
         type=OpenAPIType.OBJECT,
@@ -80,4 +82,4 @@ class TransitionBody(msgspec.Struct, rename="camel"):
     to_state: StateCode
     reason: str | None = None
     metadata: dict[str, Any] | None = None
-    amount: Amount | None = None
+    amount: Amount = None
