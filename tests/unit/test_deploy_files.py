@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -153,3 +154,18 @@ def test_dockerignore_keeps_the_context_small() -> None:
     }
     assert copied <= let_in
     assert "**/node_modules" in lines
+
+
+def test_deployment_doc_names_files_that_exist_and_every_variable() -> None:
+    doc = (REPO / "docs" / "deployment.md").read_text()
+    named = set(re.findall(r"`((?:db|deploy|tests|admin-console)/[\w./-]+|\.env\.example|"
+                           r"Dockerfile|docker-compose\.yml|\.dockerignore)`", doc))  # fmt: skip
+    missing = {p for p in named if not (REPO / p).exists() and not p.startswith("admin-console")}
+    missing -= {"tests/e2e/test_admin_console_nginx.py"}  # arrives with the console
+    assert not missing, missing
+    for variable in env_example():
+        assert f"`{variable}`" in doc, variable
+    order = ["## 1. Build", "## 2. Start", "## 3. Verify", "## 4. Console", "## 5. Schema",
+             "## 6. Checklist", "## 7. Production", "## 8. Backup", "## 9. Monitoring",
+             "## 10. Troubleshooting"]  # fmt: skip
+    assert [doc.index(h) for h in order] == sorted(doc.index(h) for h in order)
