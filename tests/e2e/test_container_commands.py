@@ -187,7 +187,12 @@ def test_sigterm_drains_requests_in_flight_and_stops_within_the_grace_period(
     assert before > 0
     in_flight = sum(1 for _, sent, done in out["created"] if sent < term_at < done)
     assert in_flight > 0, "no request was in flight at SIGTERM: the test proves nothing"
-    assert out["broken"] == [], (out["broken"][:5], log[-3000:])  # no reset, no half answer
+    # No request in flight at SIGTERM is cut off. A connection made after the signal, before the
+    # listener closed, may be closed unanswered (the accept backlog): counted, and it committed
+    # nothing (the count below), so a client's retry is safe.
+    cut = [broken for broken in out["broken"] if broken[0] < term_at]
+    late = len(out["broken"]) - len(cut)
+    assert cut == [], (cut[:5], log[-3000:])
     assert out["other"] == [], out["other"][:5]
     assert api_code == 0, log[-3000:]
     assert projector_code == 0, stack.services["projector"].output()[-3000:]
@@ -201,8 +206,9 @@ def test_sigterm_drains_requests_in_flight_and_stops_within_the_grace_period(
     assert rows is not None and rows[0] == len(out["created"])
     check(f"[x] SIGTERM with 12 clients posting: api exited {api_code} in {api_seconds:.1f}s, "
           f"projector exited {projector_code} in {projector_seconds:.1f}s (grace {grace:.0f}s); "
-          f"{len(out['created'])} answered 201 = {rows[0]} in the log, 0 reset, "
-          f"{in_flight} of them in flight at SIGTERM; "
+          f"{len(out['created'])} answered 201 = {rows[0]} in the log, none in flight reset; "
+          f"{in_flight} of them in flight at SIGTERM; {late} connection(s) made after "
+          f"SIGTERM closed unanswered (nothing committed); "
           f"{out['refused']} refused after the listener closed")  # fmt: skip
 
 
