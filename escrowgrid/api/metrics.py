@@ -25,6 +25,7 @@ from prometheus_client import (
     multiprocess,
     values,
 )
+from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid.api.errors import ERROR_RESPONSES
 from escrowgrid.api.request_context import ASGIApp, Message, Receive, Scope, Send
@@ -191,10 +192,19 @@ def _refusal(request: Request[Any, Any, Any], settings: Settings) -> Response[An
     return None
 
 
-async def _exposition(request: Request[Any, Any, Any], settings: Settings, json: bool) -> Any:
+async def _exposition(
+    request: Request[Any, Any, Any],
+    settings: Settings,
+    json: bool,
+    pool: AsyncConnectionPool | None,
+) -> Any:
     refused = _refusal(request, settings)
     if refused is not None:
         return refused
+    # Imported here, in a worker: it makes the lag gauges (see `instruments`).
+    from escrowgrid.api.scrape_probe import probe
+
+    await probe(pool)
     await _sync_appended(request.app)
     source = registry()
     if json:
@@ -216,11 +226,14 @@ class MetricsController(Controller):
         responses=ERROR_RESPONSES,
     )
     async def metrics(
-        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+        self,
+        request: Request[Any, Any, Any],
+        settings: NamedDependency[Settings],
+        pool: AsyncConnectionPool | None,
     ) -> Response[Any]:
         accept = request.headers.get("accept", "")
         wants_json = "application/json" in accept and "text/plain" not in accept
-        result: Response[Any] = await _exposition(request, settings, wants_json)
+        result: Response[Any] = await _exposition(request, settings, wants_json, pool)
         return result
 
     @get(
@@ -231,7 +244,10 @@ class MetricsController(Controller):
         responses=ERROR_RESPONSES,
     )
     async def prometheus(
-        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+        self,
+        request: Request[Any, Any, Any],
+        settings: NamedDependency[Settings],
+        pool: AsyncConnectionPool | None,
     ) -> Response[Any]:
-        result: Response[Any] = await _exposition(request, settings, False)
+        result: Response[Any] = await _exposition(request, settings, False, pool)
         return result

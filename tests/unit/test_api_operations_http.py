@@ -47,9 +47,15 @@ def build(**env: str) -> Any:
     async def provide_settings() -> Any:
         return settings
 
+    async def no_pool() -> None:
+        return None  # no database here: the scrape's probe is skipped
+
     litestar = Litestar(
         route_handlers=[thing, MetricsController],
-        dependencies={"settings": Provide(provide_settings, use_cache=True)},
+        dependencies={
+            "settings": Provide(provide_settings, use_cache=True),
+            "pool": Provide(no_pool, use_cache=True),
+        },
         openapi_config=openapi_config(settings),
         debug=False,
     )
