@@ -12,7 +12,7 @@ from escrowgrid.api.answers import answer
 from escrowgrid.api.bodies import PositionBody, TransitionBody
 from escrowgrid.api.commanding import actor_of, run
 from escrowgrid.api.errors import ERROR_RESPONSES
-from escrowgrid.api.history import position_history
+from escrowgrid.api.history import PositionHistory, position_history
 from escrowgrid.api.scoping import (
     ASSET,
     POSITION,
@@ -30,6 +30,7 @@ from escrowgrid.api.scoping import (
 )
 from escrowgrid.api.services import Services
 from escrowgrid.command_context import NotFound
+from escrowgrid.domain import PositionState
 from projections import queries
 from projections.views import Page, PositionView
 
@@ -62,6 +63,7 @@ class PositionController(Controller):
         institution_id: InstitutionId = None,
         asset_id: Annotated[str | None, Parameter(query="assetId")] = None,
         holder_reference: Annotated[str | None, Parameter(query="holderReference")] = None,
+        position_state: Annotated[PositionState | None, Parameter(query="state")] = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Response[Page[PositionView]]:
@@ -72,6 +74,7 @@ class PositionController(Controller):
             page = await queries.list_positions(
                 conn, institution_id=iid, asset_id=aid,
                 holder_reference=holder_reference, limit=limit, offset=offset,
+                state=None if position_state is None else position_state.value,
             )  # fmt: skip
         return answer(page)
 
@@ -128,7 +131,7 @@ class PositionController(Controller):
     @get("/{id:str}/history", responses=ERROR_RESPONSES, operation_id="getPositionHistory")
     async def history(
         self, request: Request[Any, Any, Any], services: Services, id: str
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[PositionHistory]:
         pid = path_id(id, POSITION)
         async with services.pool.connection() as conn:
             found = await position_history(conn, pid)
