@@ -155,6 +155,7 @@ function Timeline({ history, error, asOf, onAsOf }: { history?: History; error: 
                 <span className={`verdict verdict-${verdict?.verdict ?? 'checking'}`}>{verdict?.verdict ?? 'checking'}</span>
                 <strong>v{e.version} {e.type}</strong>
                 <time dateTime={String(e.recordedAt)}>{new Date(String(e.recordedAt)).toLocaleString()}</time>
+                {later && <span className="later-tag">after the chosen instant</span>}
               </div>
               <dl className="facts small">
                 <dt>Actor</dt><dd>{String(meta.actorKeyId ?? '—')} ({String(meta.actorRole ?? meta.action ?? '')})</dd>

@@ -27,7 +27,7 @@ export const TEMPLATE_KINDS: Record<Code, { vertical: 'CONSTRUCTION' | 'TRADE_FI
     vertical: 'CONSTRUCTION',
     fields: [
       { key: 'retainagePercentage', label: 'Retainage percentage', kind: 'number', required: true },
-      { key: 'currency', label: 'Currency', kind: 'text' },
+      { key: 'currency', label: 'Currency', kind: 'text', required: true },
     ],
   },
   TF_INVOICE: {
@@ -35,7 +35,7 @@ export const TEMPLATE_KINDS: Record<Code, { vertical: 'CONSTRUCTION' | 'TRADE_FI
     fields: [
       { key: 'maxTenorDays', label: 'Maximum tenor (days)', kind: 'number', required: true },
       { key: 'country', label: 'Country (ISO 3166)', kind: 'text', required: true },
-      { key: 'currency', label: 'Currency', kind: 'text' },
+      { key: 'currency', label: 'Currency', kind: 'text', required: true },
     ],
   },
   TF_LC: {
@@ -43,7 +43,7 @@ export const TEMPLATE_KINDS: Record<Code, { vertical: 'CONSTRUCTION' | 'TRADE_FI
     fields: [
       { key: 'issuingBankCountry', label: 'Issuing bank country (ISO 3166)', kind: 'text', required: true },
       { key: 'maxTenorDays', label: 'Maximum tenor (days)', kind: 'number', required: true },
-      { key: 'currency', label: 'Currency', kind: 'text' },
+      { key: 'currency', label: 'Currency', kind: 'text', required: true },
     ],
   },
 };
