@@ -61,12 +61,19 @@ class ConsoleSite:
             file = root / "index.html"  # a client-side route: the app decides
         kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         cache = HASHED if relative.startswith("assets/") else b"no-cache"
-        body = file.read_bytes() if scope.get("method") == "GET" else b""
-        await _answer(send, 200, kind.encode(), body, cache)
+        body = file.read_bytes()
+        await _answer(send, 200, kind.encode(), body, cache, head=scope.get("method") == "HEAD")
 
 
 async def _answer(
-    send: Send, status: int, kind: bytes, body: bytes, cache: bytes, location: bytes = b""
+    send: Send,
+    status: int,
+    kind: bytes,
+    body: bytes,
+    cache: bytes,
+    location: bytes = b"",
+    *,
+    head: bool = False,
 ) -> None:
     headers = [
         (b"content-type", kind),
@@ -77,4 +84,4 @@ async def _answer(
     if location:
         headers.append((b"location", location))
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": b"" if head else body})
