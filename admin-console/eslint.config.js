@@ -16,5 +16,6 @@ export default tseslint.config(
       'no-console': 'error',
     },
   },
-  { files: ['e2e/**/*.mjs', 'scripts/**/*.mjs'], languageOptions: { globals: globals.node } },
+  // e2e scripts run in Node and hand functions to the page (page.evaluate): both sets of globals.
+  { files: ['e2e/**/*.mjs', 'scripts/**/*.mjs'], languageOptions: { globals: { ...globals.node, ...globals.browser } } },
 );
