@@ -1,9 +1,10 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 
-// Served by `escrowgrid serve` at /console/ and by nginx at / (the same relative build).
+// Served at /console/ by `escrowgrid serve` and by nginx alike: absolute asset paths keep deep
+// links working (an SPA fallback at any depth loads /console/assets/...).
 export default defineConfig({
-  base: './',
+  base: '/console/',
   plugins: [react()],
   build: { outDir: 'dist', sourcemap: false },
   test: {

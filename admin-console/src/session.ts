@@ -32,7 +32,7 @@ export function clearSession(): void {
 /** The API URL the console suggests: the runtime config file's, else this page's origin. */
 export async function defaultApiUrl(): Promise<string> {
   try {
-    const answer = await fetch('./config.json', { cache: 'no-store' });
+    const answer = await fetch(`${import.meta.env.BASE_URL}config.json`, { cache: 'no-store' });
     if (answer.ok) {
       const config = (await answer.json()) as { apiUrl?: unknown };
       if (typeof config.apiUrl === 'string' && config.apiUrl !== '') return config.apiUrl;
