@@ -109,6 +109,10 @@ function ApiKeys({ id }: { id: string }) {
   );
 }
 
+function currencyList(text: string): string[] {
+  return text.split(',').map((c) => c.trim().toUpperCase()).filter(Boolean);
+}
+
 function PolicyEditor({ id, region }: { id: string; region: Region }) {
   const { api, canWrite, who } = useAuth();
   const client = useQueryClient();
@@ -123,7 +127,8 @@ function PolicyEditor({ id, region }: { id: string; region: Region }) {
           position: {
             ...(v.min.trim() === '' ? {} : { minAmount: v.min.trim() }),
             ...(v.max.trim() === '' ? {} : { maxAmount: v.max.trim() }),
-            allowedCurrencies: v.currencies.split(',').map((c) => c.trim()).filter(Boolean),
+            // Empty means every currency: the API wants the field left out then.
+            ...(currencyList(v.currencies).length ? { allowedCurrencies: currencyList(v.currencies) } : {}),
           },
         },
       })),
