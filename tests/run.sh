@@ -20,9 +20,11 @@ echo "== mypy (strict on escrowgrid and projections)"
 echo "== import rules"
 .venv/bin/lint-imports
 echo "== admin console (type check, lint, unit tests, generated client, build)"
-if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  # The console's end-to-end tests drive Debian's Chromium (Playwright's download is not used).
-  apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+if { ! command -v chromium || ! command -v nginx; } >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  # The console's end-to-end tests drive Debian's Chromium (Playwright's download is not used)
+  # and run admin-console/nginx.conf under Debian's nginx.
+  apt-get install -y -q chromium nginx >/dev/null \
+    || { apt-get update -q >/dev/null && apt-get install -y -q chromium nginx >/dev/null; }
 fi
 (
   cd admin-console

@@ -195,7 +195,7 @@ try {
   await rest(API, adminToken)('POST', `/positions/${big.id}/transition`, { toState: 'PARTIALLY_RELEASED', amount: '0.25' });
   await page.route('**/transition', (route) => route.fulfill({
     status: 409, contentType: 'application/json',
-    body: JSON.stringify({ error: 'Conflict: the position was changed by another request; reload and retry' }),
+    body: JSON.stringify({ error: 'Conflict: the position changed concurrently; reload and retry' }), // the API's own 409 answer
   }), { times: 1 });
   await confirm(page, 'Release');
   await page.getByText('Another client moved this position').waitFor();
