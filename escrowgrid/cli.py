@@ -73,19 +73,23 @@ def _add_read_side(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _read_side(args: argparse.Namespace, settings: Settings) -> int:
+    from escrowgrid.bench.projection_lag import live_benchmark
+    from escrowgrid.bench.rebuild import rebuild_benchmark
+    from escrowgrid.bootstrap import projection_runner
     from escrowgrid.migrations import migrate
     from escrowgrid.serve import database_for
-    from projections import bench, console
+    from projections.rebuilding.console import rebuild_command
     from projections.registry import UnknownProjection
+    from projections.runner import console
 
     command = args.command if args.command == "verify" else args.projections_command
     try:
         if command == "bench-rebuild":
             folder = settings.data_dir / "bench"
-            print(bench.rebuild_benchmark(args.events, args.batch_size, folder))
+            print(rebuild_benchmark(args.events, args.batch_size, folder))
             return 0
         if command == "bench-live":
-            print(bench.live_benchmark(args.seconds, args.writers, settings.data_dir / "bench"))
+            print(live_benchmark(args.seconds, args.writers, settings.data_dir / "bench"))
             return 0
         with database_for(settings) as dsn:
             migrate(dsn)
@@ -94,12 +98,10 @@ def _read_side(args: argparse.Namespace, settings: Settings) -> int:
 
                 return verify_main(dsn, digest=args.digest, export_path=args.export, out=sys.stdout)
             if command == "run":
-                return console.run(dsn, args.names, batch_size=args.batch_size)
+                return console.run(projection_runner(dsn, args.names, batch_size=args.batch_size))
             if command == "status":
                 return console.status(dsn, args.names, as_json=args.json, out=sys.stdout)
-            return console.rebuild_command(
-                dsn, args.names, batch_size=args.batch_size, out=sys.stdout
-            )
+            return rebuild_command(dsn, args.names, batch_size=args.batch_size, out=sys.stdout)
     except UnknownProjection as exc:
         print(f"escrowgrid: {exc}", file=sys.stderr)
         return 2

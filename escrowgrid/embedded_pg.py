@@ -66,6 +66,7 @@ class EmbeddedPostgres:
         self.extra_settings = settings or {}
         self._bin = bin_dir()
         self._user = _ensure_system_user() if os.geteuid() == 0 else None
+        self._reachable = self._user is None
         self.socket_dir = self._pick_socket_dir()
 
     def _pick_socket_dir(self) -> Path:
@@ -75,7 +76,17 @@ class EmbeddedPostgres:
         digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
         return Path(tempfile.gettempdir()) / f"escrowgrid-{digest}"
 
+    def _make_reachable(self) -> None:
+        # Before the server user runs anything (even `pg_ctl status`): a venv or data folder
+        # below a 0700 parent (/root, pytest's tmp) is otherwise out of its reach.
+        if not self._reachable:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            _make_traversable(self.data_dir)
+            _make_traversable(self._bin)
+            self._reachable = True
+
     def _run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        self._make_reachable()
         cmd = [str(self._bin / args[0]), *args[1:]]
         try:
             if self._user is None:
@@ -119,10 +130,8 @@ class EmbeddedPostgres:
 
     def init(self) -> None:
         """Create the cluster and the application database if they do not exist yet."""
+        self._make_reachable()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self._user is not None:
-            _make_traversable(self.data_dir)
-            _make_traversable(self._bin)
         if self.initialised:
             return
         self._own(self.pgdata)

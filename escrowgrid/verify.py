@@ -3,7 +3,7 @@ model beside the live one to compare them row by row. Exit 1 names the first mis
 
 # - `--digest POSITION:HASH` also checks a digest published earlier against the log.
 # - `--export FILE` writes the log as JSON lines an auditor can check offline with
-#   `python -m projections.offline_check FILE` (algorithm in docs/read-side.md).
+#   `python -m projections.rebuilding.offline_check FILE` (algorithm in docs/read-side.md).
 
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ from escrowgrid.eventlog.chain import ChainBreak, ChainVerifier
 from escrowgrid.eventlog.hashing import GENESIS, canonical_meta
 from escrowgrid.eventlog.reader import read_after
 from escrowgrid.eventlog.records import RecordedEvent
-from projections import tracking
-from projections.batches import head_position
-from projections.building import ScratchBuild
-from projections.compare import Mismatch, first_mismatch
-from projections.connect import close_quietly, connect
-from projections.console import bulk_gc
-from projections.progress import Progress
+from projections.rebuilding.building import ScratchBuild
+from projections.rebuilding.compare import Mismatch, first_mismatch
+from projections.rebuilding.console import bulk_gc
+from projections.rebuilding.progress import Progress
 from projections.registry import ALL
+from projections.runner import tracking
+from projections.runner.batches import head_position
+from projections.runner.connect import close_quietly, connect
 
 CHAIN_BATCH = 5000
 

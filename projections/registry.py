@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from projections import (
-    api_keys,
-    asset_templates,
-    assets,
-    audit_events,
-    institutions,
-    ledger_digest,
-    ledger_events,
-    policies,
-    positions,
-)
-from projections.base import Projection
+from projections.api_keys import projector as api_keys
+from projections.asset_templates import projector as asset_templates
+from projections.assets import projector as assets
+from projections.audit_events import projector as audit_events
+from projections.framework.base import Projection
+from projections.institutions import projector as institutions
+from projections.ledger_digest import projector as ledger_digest
+from projections.ledger_events import projector as ledger_events
+from projections.policies import projector as policies
+from projections.positions import projector as positions
 
 ALL: tuple[Projection, ...] = (
     institutions.PROJECTION,

@@ -9,7 +9,7 @@ from litestar import Response
 
 from escrowgrid.domain.money import format_amount
 from escrowgrid.eventlog.records import StoredResponse
-from projections.views import Money
+from projections.framework.shapes import Money
 
 
 def _money_as_string(value: Any) -> Any:

@@ -21,6 +21,7 @@ from escrowgrid.api.body_limit import BodyLimitMiddleware
 from escrowgrid.api.catalog import AssetController, AssetTemplateController
 from escrowgrid.api.console_site import ConsoleSite
 from escrowgrid.api.console_support import ConsoleSupportController
+from escrowgrid.api.dependencies import DEPENDENCIES, app_state
 from escrowgrid.api.docs_site import openapi_config
 from escrowgrid.api.errors import (
     DOMAIN_ERRORS,
@@ -90,7 +91,9 @@ def create_app(settings: Settings) -> ASGIApp:
             "settings": Provide(provide_settings, use_cache=True),
             "services": Provide(provide_services, use_cache=True),
             "pool": Provide(provide_pool, use_cache=True),
+            **DEPENDENCIES,
         },
+        state=app_state(services),
         lifespan=[lifespan],
         guards=[require_json_body],
         exception_handlers=handlers,

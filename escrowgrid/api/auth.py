@@ -11,7 +11,8 @@ from typing import Any
 import msgspec
 
 from escrowgrid.api.request_context import ASGIApp, Receive, Scope, Send
-from escrowgrid.command_context import ROOT, Actor, ActorRole
+from escrowgrid.application import access
+from escrowgrid.application.context import ROOT, Actor, ActorRole
 from escrowgrid.config import Settings
 
 # Looks an institution key up by the SHA-256 of its token: (key id, institution id, role) or None.
@@ -22,7 +23,6 @@ FailureRecorder = Callable[[dict[str, Any]], None]
 OPEN_PATHS = frozenset({"/health", "/ready"})
 DOCS_PAGES = frozenset({"/openapi.json", "/docs"})
 DOCS_ASSETS = "/docs/"
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _encoder = msgspec.json.Encoder()
 
 
@@ -115,8 +115,10 @@ class AuthMiddleware:
         state["institution_id"] = (
             None if actor.institution_id is None else str(actor.institution_id)
         )
-        if actor.role is ActorRole.READ_ONLY and scope.get("method") in WRITE_METHODS:
-            await _answer(send, 403, "Read-only API key: writes are not allowed")
+        # Here, not in a route guard: before rate limiting (a refused write spends no budget)
+        # and before routing (a read-only key's write anywhere is 403).
+        if not access.may_write(actor, scope.get("method", "")):
+            await _answer(send, 403, access.READ_ONLY)
             return
         await self.app(scope, receive, send)
 

@@ -2,25 +2,27 @@
 
 Types are kept loose where the domain gives the better message (it names the field and says
 what is accepted); msgspec only guarantees the JSON shape. Ids are strings: they are opaque to
-clients, and one of any shape that names nothing is a 404 (escrowgrid/api/scoping.py).
+clients, and one of any shape that names nothing is a 404 (escrowgrid/api/params.py).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
 from litestar.openapi.spec import OpenAPIType, Schema
 
 from escrowgrid.api.field_schemas import AMOUNT_INPUT, Documented
-from projections.views import RegionCode, RoleCode, StateCode, VerticalCode
+from projections.framework.shapes import RegionCode, RoleCode, StateCode, VerticalCode
 
 # Free-form values (metadata, config, limits) arrive with Decimal for fractional numbers:
 # escrowgrid/api/exact_request.py decodes every body that way. `Annotated` metadata only
 # documents (escrowgrid/api/field_schemas.py); the domain checks the values.
 
-Amount = Annotated[Decimal, AMOUNT_INPUT]
+# Any, not Decimal: msgspec would turn any string it can read as a Decimal ("1e3", " 12",
+# "1_000") into one, past the domain's plain-literal rule. The exact request decoder already
+# gives Decimal for JSON numbers, so the domain sees a Decimal, an int or the string as sent.
+Amount = Annotated[Any, AMOUNT_INPUT]
 _LIMITS = Documented(
     Schema(
         type=OpenAPIType.OBJECT,
@@ -80,4 +82,4 @@ class TransitionBody(msgspec.Struct, rename="camel"):
     to_state: StateCode
     reason: str | None = None
     metadata: dict[str, Any] | None = None
-    amount: Amount | None = None
+    amount: Amount = None

@@ -10,19 +10,14 @@ from litestar import Request, Response
 from litestar.exceptions import ValidationException
 
 from escrowgrid.api.answers import answer, replay, stored
+from escrowgrid.api.dependencies import actor_of
 from escrowgrid.api.idempotency import request_hash
 from escrowgrid.api.services import Services
-from escrowgrid.command_context import Actor, CommandContext, IdempotencyRequest
-from escrowgrid.commands import Outcome
+from escrowgrid.application.context import CommandContext, IdempotencyRequest
+from escrowgrid.application.handling import Outcome
 
 T = TypeVar("T")
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-
-
-def actor_of(request: Request[Any, Any, Any]) -> Actor:
-    actor = request.scope.get("state", {}).get("actor")
-    assert isinstance(actor, Actor), "the auth middleware runs before every route"
-    return actor
 
 
 async def context_for(

@@ -5,15 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Response, get
 from litestar.params import Parameter
+from psycopg import AsyncConnection
 
 from escrowgrid.api.answers import answer
-from escrowgrid.api.commanding import actor_of
 from escrowgrid.api.errors import ERROR_RESPONSES
-from escrowgrid.api.scoping import MAX_LOG_POSITION
+from escrowgrid.api.guards import root_only
+from escrowgrid.api.params import MAX_LOG_POSITION
 from escrowgrid.api.services import Services
-from escrowgrid.command_context import Actor, Forbidden
+from escrowgrid.application.context import Actor
+from escrowgrid.eventlog.chain import ChainVerifier
+from escrowgrid.eventlog.reader import read_after
+
+_BATCH = 5000
 
 
 class WhoAmI(msgspec.Struct, rename="camel"):
@@ -39,9 +44,21 @@ class DigestAt(msgspec.Struct, rename="camel"):
     log_position: int
 
 
-def _root_only(actor: Actor, what: str) -> None:
-    if not actor.is_root:
-        raise Forbidden(f"Forbidden: {what} needs the root key")
+async def _digest_at(
+    conn: AsyncConnection[Any], verifier: ChainVerifier, position: int
+) -> tuple[bytes | None, bool]:
+    """(digest at `position` or None past the log's end, whether a broken event stopped us)."""
+    after = 0
+    while events := await read_after(conn, after, _BATCH):
+        for event in events:
+            if event.position > position:  # a gap in the positions: the digest before it
+                return verifier.digest, False
+            if verifier.feed(event) is not None:
+                return None, True
+            if event.position == position:
+                return verifier.digest, False
+        after = events[-1].position
+    return (verifier.digest if position == verifier.position else None), False
 
 
 class ConsoleSupportController(Controller):
@@ -49,41 +66,38 @@ class ConsoleSupportController(Controller):
     tags = ["console"]
 
     @get("/whoami", responses=ERROR_RESPONSES, operation_id="whoAmI")
-    async def whoami(self, request: Request[Any, Any, Any]) -> Response[WhoAmI]:
+    async def whoami(self, actor: Actor) -> Response[WhoAmI]:
         """The presented key's kind (root, admin, read_only) and its institution."""
-        actor = actor_of(request)
         iid = None if actor.institution_id is None else str(actor.institution_id)
         return answer(WhoAmI(actor.role.value, actor.key_id, iid))
 
-    @get("/projections/status", responses=ERROR_RESPONSES, operation_id="projectionStatus")
-    async def projection_status(
-        self, request: Request[Any, Any, Any], services: Services
-    ) -> Response[list[ProjectionStatus]]:
+    @get(
+        "/projections/status",
+        responses=ERROR_RESPONSES,
+        operation_id="projectionStatus",
+        guards=[root_only],
+    )
+    async def projection_status(self, services: Services) -> Response[list[ProjectionStatus]]:
         """What `escrowgrid projections status --json` prints: position, lag and holder."""
-        _root_only(actor_of(request), "the read side's status")
-        from projections.console import status_rows
+        from projections.runner.console import status_rows
 
         assert services.settings.database_url is not None
         rows = await status_rows(services.settings.database_url)
-        return answer(
-            [msgspec.convert(row, ProjectionStatus, from_attributes=False) for row in rows]
-        )
+        return answer([msgspec.convert(row, ProjectionStatus) for row in rows])
 
-    @get("/ledger/digest-at", responses=ERROR_RESPONSES, operation_id="getLedgerDigestAt")
+    @get(
+        "/ledger/digest-at",
+        responses=ERROR_RESPONSES,
+        operation_id="getLedgerDigestAt",
+        guards=[root_only],
+    )
     async def digest_at(
         self,
-        request: Request[Any, Any, Any],
-        services: Services,
+        conn: AsyncConnection[Any],
         position: Annotated[int, Parameter(ge=0, le=MAX_LOG_POSITION, query="position")],
     ) -> Response[DigestAt]:
         """The digest at a log position, recomputed from the log as `escrowgrid verify` does."""
-        _root_only(actor_of(request), "the ledger digest")
-        from escrowgrid.verify import check_log
-
-        async with services.pool.connection() as conn:
-            report = await check_log(conn, digest_at=position)
-        found = report.digest_at.get(position)
+        verifier = ChainVerifier()
+        found, broken = await _digest_at(conn, verifier, position)
         digest = None if found is None else found.hex()
-        return answer(
-            DigestAt(position, digest, "sha256-chain-v1", report.broken is None, report.position)
-        )
+        return answer(DigestAt(position, digest, "sha256-chain-v1", not broken, verifier.position))

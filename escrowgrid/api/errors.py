@@ -11,7 +11,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from escrowgrid.command_context import CommandError, Forbidden, NotFound
+from escrowgrid.application.errors import CommandError, Forbidden, NotFound
 from escrowgrid.domain.errors import (
     DomainError,
     FieldError,

@@ -11,7 +11,7 @@ from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.plugins import OpenAPISchemaPlugin
 
 from escrowgrid.domain.money import AMOUNT_PLACES, MAX_AMOUNT
-from projections.views import Money
+from projections.framework.shapes import Money
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator

@@ -3,41 +3,42 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post, put
+from psycopg import AsyncConnection
 
 from escrowgrid.api import views
 from escrowgrid.api.answers import answer
 from escrowgrid.api.bodies import ApiKeyBody, InstitutionBody, PolicyBody
-from escrowgrid.api.commanding import actor_of, run
+from escrowgrid.api.commanding import run
 from escrowgrid.api.errors import ERROR_RESPONSES
-from escrowgrid.api.scoping import INSTITUTION, ensure_visible, path_id, visible
+from escrowgrid.api.guards import institution_admin, institution_member, root_only
+from escrowgrid.api.params import INSTITUTION, path_id
+from escrowgrid.api.scoping import visible_or_404
 from escrowgrid.api.services import Services
-from escrowgrid.command_context import Forbidden, NotFound
+from escrowgrid.application import access
+from escrowgrid.application.context import Actor
+from escrowgrid.application.errors import NotFound
 from escrowgrid.domain.vocabulary import parse_region
-from projections import queries
-from projections.views import ApiKeyView, InstitutionView, PolicyView
-
-
-async def _institution(
-    request: Request[Any, Any, Any], services: Services, id: str, *, admin: bool = False
-) -> UUID:
-    """The institution of the path: 404 unknown, 403 another one's (or not an admin's, if asked)."""
-    actor = actor_of(request)
-    iid = path_id(id, INSTITUTION)
-    async with services.pool.connection() as conn:
-        await visible(conn, actor, INSTITUTION, iid)
-    if admin and not actor.is_root and actor.role.value != "admin":
-        raise Forbidden("Forbidden: an admin key of the institution is required")
-    return iid
+from projections.api_keys import queries as api_key_queries
+from projections.api_keys.views import ApiKeyView
+from projections.institutions import queries as institution_queries
+from projections.institutions.views import InstitutionView
+from projections.policies import queries as policy_queries
+from projections.policies.views import PolicyView
 
 
 class InstitutionController(Controller):
     path = "/institutions"
     tags = ["institutions"]
 
-    @post("", responses=ERROR_RESPONSES, operation_id="createInstitution", status_code=201)
+    @post(
+        "",
+        responses=ERROR_RESPONSES,
+        operation_id="createInstitution",
+        status_code=201,
+        guards=[root_only],
+    )
     async def create(
         self, request: Request[Any, Any, Any], services: Services, data: InstitutionBody
     ) -> Response[InstitutionView]:
@@ -51,74 +52,69 @@ class InstitutionController(Controller):
 
     @get("", responses=ERROR_RESPONSES, operation_id="listInstitutions")
     async def list_all(
-        self, request: Request[Any, Any, Any], services: Services
+        self, actor: Actor, conn: AsyncConnection[Any]
     ) -> Response[list[InstitutionView]]:
-        actor = actor_of(request)
-        async with services.pool.connection() as conn:
-            found = await queries.list_institutions(
-                conn, None if actor.is_root else actor.institution_id
-            )
-        return answer(found)
+        return answer(await institution_queries.list_institutions(conn, access.own_scope(actor)))
 
     @get("/{id:str}", responses=ERROR_RESPONSES, operation_id="getInstitution")
     async def get_one(
-        self, request: Request[Any, Any, Any], services: Services, id: str
+        self, actor: Actor, conn: AsyncConnection[Any], id: str
     ) -> Response[InstitutionView]:
-        async with services.pool.connection() as conn:
-            found = await queries.get_institution(conn, path_id(id, INSTITUTION))
-        if found is None:
-            raise NotFound("Institution not found")
-        ensure_visible(actor_of(request), found.id)
-        return answer(found)
+        lookup = institution_queries.get_institution(conn, path_id(id, INSTITUTION))
+        return answer(await visible_or_404(lookup, actor, INSTITUTION, lambda found: found.id))
 
-    # -- API keys --------------------------------------------------------------------------
+    # -- API keys (an admin's) ------------------------------------------------------------
 
     @post(
         "/{id:str}/api-keys",
         responses=ERROR_RESPONSES,
         operation_id="createApiKey",
         status_code=201,
+        guards=[institution_admin],
     )
     async def create_key(
         self, request: Request[Any, Any, Any], services: Services, id: str, data: ApiKeyBody
     ) -> Response[dict[str, Any]]:
-        iid = await _institution(request, services, id, admin=True)
+        iid = path_id(id, INSTITUTION)
         return await run(
             request, services,
             lambda ctx: services.ledger.issue_api_key(ctx, iid, label=data.label, role=data.role),
             views.issued_key, 201, kept_view=views.issued_key_replay,
         )  # fmt: skip
 
-    @get("/{id:str}/api-keys", responses=ERROR_RESPONSES, operation_id="listApiKeys")
-    async def list_keys(
-        self, request: Request[Any, Any, Any], services: Services, id: str
-    ) -> Response[list[ApiKeyView]]:
-        iid = await _institution(request, services, id, admin=True)
-        async with services.pool.connection() as conn:
-            return answer(await queries.list_api_keys(conn, iid))
+    @get(
+        "/{id:str}/api-keys",
+        responses=ERROR_RESPONSES,
+        operation_id="listApiKeys",
+        guards=[institution_admin],
+    )
+    async def list_keys(self, conn: AsyncConnection[Any], id: str) -> Response[list[ApiKeyView]]:
+        return answer(await api_key_queries.list_api_keys(conn, path_id(id, INSTITUTION)))
 
     @post(
         "/{id:str}/api-keys/{keyId:str}/revoke",
         responses=ERROR_RESPONSES,
         operation_id="revokeApiKey",
         status_code=200,
+        guards=[institution_admin],
     )
     async def revoke_key(
         self, request: Request[Any, Any, Any], services: Services, id: str, keyId: str
     ) -> Response[ApiKeyView]:
-        iid = await _institution(request, services, id, admin=True)
+        iid = path_id(id, INSTITUTION)
         return await run(
             request, services,
             lambda ctx: services.ledger.revoke_api_key(ctx, iid, keyId),
             lambda record: views.api_key(record, iid),
         )  # fmt: skip
 
-    # -- policies ----------------------------------------------------------------------------
+    # -- policies (set by an admin, read by any key of the institution) ------------------------
 
     @put(
         "/{id:str}/policies/{region:str}",
         responses=ERROR_RESPONSES,
         operation_id="upsertPolicy",
+        guards=[institution_admin],
     )
     async def put_policy(
         self,
@@ -128,7 +124,7 @@ class InstitutionController(Controller):
         region: str,
         data: PolicyBody,
     ) -> Response[PolicyView]:
-        iid = await _institution(request, services, id, admin=True)
+        iid = path_id(id, INSTITUTION)
         return await run(
             request, services,
             lambda ctx: services.ledger.set_policy(
@@ -137,26 +133,28 @@ class InstitutionController(Controller):
             views.policy,
         )  # fmt: skip
 
-    @get("/{id:str}/policies", responses=ERROR_RESPONSES, operation_id="listPolicies")
+    @get(
+        "/{id:str}/policies",
+        responses=ERROR_RESPONSES,
+        operation_id="listPolicies",
+        guards=[institution_member],
+    )
     async def list_policies(
-        self, request: Request[Any, Any, Any], services: Services, id: str
+        self, conn: AsyncConnection[Any], id: str
     ) -> Response[list[PolicyView]]:
-        iid = await _institution(request, services, id)
-        async with services.pool.connection() as conn:
-            return answer(await queries.list_policies(conn, iid))
+        return answer(await policy_queries.list_policies(conn, path_id(id, INSTITUTION)))
 
     @get(
         "/{id:str}/policies/{region:str}",
         responses=ERROR_RESPONSES,
         operation_id="getPolicy",
+        guards=[institution_member],
     )
     async def get_policy(
-        self, request: Request[Any, Any, Any], services: Services, id: str, region: str
+        self, conn: AsyncConnection[Any], id: str, region: str
     ) -> Response[PolicyView]:
-        iid = await _institution(request, services, id)
         parsed = parse_region(region, "region")
-        async with services.pool.connection() as conn:
-            found = await queries.get_policy(conn, iid, parsed.value)
+        found = await policy_queries.get_policy(conn, path_id(id, INSTITUTION), parsed.value)
         if found is None:
             raise NotFound("Policy not found")
         return answer(found)

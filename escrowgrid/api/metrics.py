@@ -50,7 +50,7 @@ def instruments() -> Instruments:
     """Made on first use, in a worker: after `prepare_multiprocess` chose file-backed values."""
     # The read side's metrics (lag, batches) too; importing them earlier, in the parent
     # process, would make them in-memory values that the forked workers inherit.
-    import projections.metrics  # noqa: F401
+    import projections.runner.metrics  # noqa: F401
 
     labels = ("method", "route", "status")
     return Instruments(

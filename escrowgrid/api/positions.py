@@ -6,33 +6,38 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
+from psycopg import AsyncConnection
 
 from escrowgrid.api import views
 from escrowgrid.api.answers import answer
 from escrowgrid.api.bodies import PositionBody, TransitionBody
-from escrowgrid.api.commanding import actor_of, run
+from escrowgrid.api.commanding import run
 from escrowgrid.api.errors import ERROR_RESPONSES
 from escrowgrid.api.history import PositionHistory, position_history
-from escrowgrid.api.scoping import (
+from escrowgrid.api.params import (
     ASSET,
     POSITION,
     InstitutionId,
     Limit,
     Offset,
-    acting_institution,
-    ensure_visible,
-    filter_id,
-    institution_scope,
     named_id,
     path_id,
     query_time,
+)
+from escrowgrid.api.scoping import (
+    acting_institution,
+    filter_id,
+    institution_scope,
     visible,
+    visible_or_404,
 )
 from escrowgrid.api.services import Services
-from escrowgrid.command_context import NotFound
+from escrowgrid.application.context import Actor
 from escrowgrid.domain import PositionState
-from projections import queries
-from projections.views import Page, PositionView
+from escrowgrid.queries.as_of import position_as_of
+from projections.framework.shapes import Page
+from projections.positions import queries
+from projections.positions.views import PositionView
 
 
 class PositionController(Controller):
@@ -41,9 +46,9 @@ class PositionController(Controller):
 
     @post("", responses=ERROR_RESPONSES, operation_id="createPosition", status_code=201)
     async def create(
-        self, request: Request[Any, Any, Any], services: Services, data: PositionBody
+        self, request: Request[Any, Any, Any], actor: Actor, services: Services, data: PositionBody
     ) -> Response[PositionView]:
-        iid = await acting_institution(services.pool, actor_of(request), data.institution_id)
+        iid = await acting_institution(services.pool, actor, data.institution_id)
         asset_id = named_id(data.asset_id, "assetId", ASSET)
         return await run(
             request, services,
@@ -58,8 +63,8 @@ class PositionController(Controller):
     @get("", responses=ERROR_RESPONSES, operation_id="listPositions")
     async def list_all(
         self,
-        request: Request[Any, Any, Any],
-        services: Services,
+        actor: Actor,
+        conn: AsyncConnection[Any],
         institution_id: InstitutionId = None,
         asset_id: Annotated[str | None, Parameter(query="assetId")] = None,
         holder_reference: Annotated[str | None, Parameter(query="holderReference")] = None,
@@ -67,43 +72,39 @@ class PositionController(Controller):
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Response[Page[PositionView]]:
-        actor = actor_of(request)
-        async with services.pool.connection() as conn:
-            iid = await institution_scope(conn, actor, institution_id)
-            aid = await filter_id(conn, actor, asset_id, "assetId", ASSET)
-            page = await queries.list_positions(
-                conn, institution_id=iid, asset_id=aid,
-                holder_reference=holder_reference, limit=limit, offset=offset,
-                state=None if position_state is None else position_state.value,
-            )  # fmt: skip
+        iid = await institution_scope(conn, actor, institution_id)
+        aid = await filter_id(conn, actor, asset_id, "assetId", ASSET)
+        page = await queries.list_positions(
+            conn, institution_id=iid, asset_id=aid,
+            holder_reference=holder_reference, limit=limit, offset=offset,
+            state=None if position_state is None else position_state.value,
+        )  # fmt: skip
         return answer(page)
 
     @get("/{id:str}", responses=ERROR_RESPONSES, operation_id="getPosition")
     async def get_one(
         self,
-        request: Request[Any, Any, Any],
+        actor: Actor,
         services: Services,
         id: str,
         as_of: Annotated[str | None, Parameter(query="asOf")] = None,
     ) -> Response[PositionView]:
+        # No `conn` dependency: the replay as of a time waits on the loader's own connections,
+        # and holding one of the pool's meanwhile could starve them under load.
         pid = path_id(id, POSITION)
-        actor = actor_of(request)
-        if as_of is not None:
-            at = query_time(as_of, "asOf")
-            assert at is not None
-            # Tenancy first: whether another tenant's position existed at `at` is its content.
+        if as_of is None:
             async with services.pool.connection() as conn:
-                await visible(conn, actor, POSITION, pid)
-            then = await services.ledger.position_as_of(pid, at)
-            if then is None:
-                raise NotFound("Position not found")
-            return answer(views.position(then))
+                found = await visible_or_404(queries.get_position(conn, pid), actor, POSITION)
+            return answer(found)
+        at = query_time(as_of, "asOf")
+        assert at is not None
+        # Tenancy first: whether another tenant's position existed at `at` is its content.
         async with services.pool.connection() as conn:
-            found = await queries.get_position(conn, pid)
-        if found is None:
-            raise NotFound("Position not found")
-        ensure_visible(actor, found.institution_id)
-        return answer(found)
+            await visible(conn, actor, POSITION, pid)
+        then = await position_as_of(services.loader, pid, at)
+        if then is None:
+            raise POSITION.not_found()
+        return answer(views.position(then))
 
     @post(
         "/{id:str}/transition",
@@ -130,12 +131,7 @@ class PositionController(Controller):
 
     @get("/{id:str}/history", responses=ERROR_RESPONSES, operation_id="getPositionHistory")
     async def history(
-        self, request: Request[Any, Any, Any], services: Services, id: str
+        self, actor: Actor, conn: AsyncConnection[Any], id: str
     ) -> Response[PositionHistory]:
-        pid = path_id(id, POSITION)
-        async with services.pool.connection() as conn:
-            found = await position_history(conn, pid)
-        if found is None:
-            raise NotFound("Position not found")
-        ensure_visible(actor_of(request), found.institution_id)
+        found = await visible_or_404(position_history(conn, path_id(id, POSITION)), actor, POSITION)
         return answer(found)

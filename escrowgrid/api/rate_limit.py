@@ -20,7 +20,8 @@ import msgspec
 from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid.api.request_context import ASGIApp, Message, Receive, Scope, Send
-from escrowgrid.command_context import Actor
+from escrowgrid.application import access
+from escrowgrid.application.context import Actor
 from escrowgrid.config import Settings
 
 log = logging.getLogger("escrowgrid.rate_limit")
@@ -188,7 +189,7 @@ def strict_bucket(scope: Scope, actor: Actor) -> tuple[str, int] | None:
     except ValueError:
         return None  # the route answers 4xx; nothing to count
     # Another institution's admin is refused (403) by the route: it must not spend this budget.
-    if not actor.may_act_for(institution):
+    if not access.may_act_for(actor, institution):
         return None
     return f"api-keys:create:{institution}", API_KEY_CREATIONS_PER_HOUR
 

@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid.api.batched_log import BatchedLog
 from escrowgrid.api.request_context import ASGIApp, Message, Receive, Scope, Send
-from escrowgrid.command_context import Actor
+from escrowgrid.application.context import Actor
 
 COMMAND_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # 429 is throttling, not a decision about the command: a flood must not fill the audit trail.
@@ -26,7 +26,7 @@ NOT_REFUSALS = frozenset({401, 429})
 MAX_ERROR_BYTES = 64 * 1024  # our error bodies are small; anything longer is kept as text
 
 # The command each write route runs, by operation id, in the audit trail's action names
-# (the names escrowgrid/commands.py gives the accepted commands).
+# (the names the handlers in escrowgrid/application/ give the accepted commands).
 ACTIONS = {
     "createInstitution": "institution.register",
     "createApiKey": "api_key.issue",

@@ -1,32 +1,27 @@
-"""What one API process runs beside HTTP: pool, appender, loader, projections and waiters."""
+"""What one API process runs beside HTTP (wired by escrowgrid.bootstrap), as handlers see it."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
 
+from escrowgrid import bootstrap
 from escrowgrid.api.auth_audit import AuthFailureLog
 from escrowgrid.api.refusal_audit import RefusalLog
-from escrowgrid.background import cancel_and_wait
-from escrowgrid.commands import Ledger
+from escrowgrid.application.ledger import Ledger
 from escrowgrid.config import Settings
-from escrowgrid.database import open_pool
 from escrowgrid.eventlog.appender import Appender
 from escrowgrid.eventlog.loader import StreamLoader
-from escrowgrid.eventlog.retention import purge_idempotency_keys
-from projections.queries import find_api_key_by_hash
-from projections.runner import ProjectionRunner
-from projections.waiting import ProjectionWaiter
+from projections.api_keys.queries import find_api_key_by_hash
 
 log = logging.getLogger("escrowgrid.services")
 
 READ_YOUR_WRITES_TIMEOUT = 5.0
-RETENTION_EVERY_S = 3600.0
+POOL_SIZE = bootstrap.PoolSize(min_size=4, max_size=32)
 
 
 @dataclass
@@ -34,62 +29,53 @@ class Services:
     """Built at start-up from the settings; started and stopped by the app's lifespan."""
 
     settings: Settings
-    pool: AsyncConnectionPool
-    appender: Appender
-    loader: StreamLoader
-    ledger: Ledger
-    waiter: ProjectionWaiter
+    running: bootstrap.Running
     auth_failures: AuthFailureLog
     refusals: RefusalLog
-    runner: ProjectionRunner | None = None
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         assert settings.database_url is not None
-        pool = open_pool(settings.database_url, min_size=4, max_size=32)
-        appender = Appender(pool)
-        loader = StreamLoader(pool)
-        runner = ProjectionRunner(settings.database_url) if settings.projections_inline else None
-        return cls(
-            settings=settings,
-            pool=pool,
-            appender=appender,
-            loader=loader,
-            ledger=Ledger(pool, appender, loader),
-            waiter=ProjectionWaiter(),
-            auth_failures=AuthFailureLog(pool),
-            refusals=RefusalLog(pool),
-            runner=runner,
+        running = bootstrap.build(
+            settings.database_url,
+            pool_size=POOL_SIZE,
+            projections_inline=settings.projections_inline,
+            read_your_writes=True,
+            idempotency_retention=True,
         )
+        auth_failures = AuthFailureLog(running.pool)
+        refusals = RefusalLog(running.pool)
+        running.follow(auth_failures, refusals)
+        return cls(settings, running, auth_failures, refusals)
+
+    @property
+    def pool(self) -> AsyncConnectionPool:
+        return self.running.pool
+
+    @property
+    def appender(self) -> Appender:
+        return self.running.appender
+
+    @property
+    def loader(self) -> StreamLoader:
+        return self.running.loader
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.running.ledger
 
     async def start(self) -> None:
-        await self.pool.open(wait=False)
-        await self.appender.start()
-        await self.loader.start()
-        await self.auth_failures.start()
-        await self.refusals.start()
-        if self.runner is not None:
-            await self.runner.start()
-        await self.waiter.start(self.pool)
-        self._tasks.append(asyncio.create_task(self._retention(), name="idempotency-retention"))
+        # The service starts while the database is down; requests answer 503 until it is up.
+        await self.running.start(wait_for_pool=False)
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)
-        await self.waiter.stop()
-        if self.runner is not None:
-            await self.runner.stop()
-        await self.refusals.stop()
-        await self.auth_failures.stop()
-        await self.loader.stop()
-        await self.appender.stop()
-        await self.pool.close()
+        await self.running.stop()
 
     async def wait_visible(self, position: int | None) -> None:
         """Read-your-writes: return once the read models show the command at `position`."""
-        if position is None:
+        if position is None or self.running.waiter is None:
             return
-        if not await self.waiter.wait_for(position, READ_YOUR_WRITES_TIMEOUT):
+        if not await self.running.waiter.wait_for(position, READ_YOUR_WRITES_TIMEOUT):
             log.warning("read models lag behind a command", extra={"position": position})
 
     async def find_key(self, key_hash: str) -> tuple[str, UUID, str] | None:
@@ -99,16 +85,6 @@ class Services:
         if found is None or found.revoked_at is not None:
             return None
         return found.id, found.institution_id, found.role
-
-    async def _retention(self) -> None:
-        while True:
-            await asyncio.sleep(RETENTION_EVERY_S)
-            try:
-                async with self.pool.connection() as conn:
-                    removed = await purge_idempotency_keys(conn)
-                log.info("idempotency keys purged", extra={"removed": removed})
-            except Exception as exc:
-                log.warning("idempotency purge failed", extra={"error": str(exc)})
 
 
 def provide(services: Services) -> dict[str, Any]:

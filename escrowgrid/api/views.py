@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from escrowgrid.commands import IssuedKey
+from escrowgrid.application.institutions import IssuedKey
 from escrowgrid.domain.asset import Asset
 from escrowgrid.domain.asset_template import AssetTemplate
 from escrowgrid.domain.institution import ApiKeyRecord, Institution
 from escrowgrid.domain.policy import Policy
 from escrowgrid.domain.position import Position
-from projections.views import (
-    ApiKeyView,
-    AssetTemplateView,
-    AssetView,
-    InstitutionView,
-    LifecycleEvent,
-    Money,
-    PolicyConfig,
-    PolicyView,
-    PositionLimits,
-    PositionView,
-    money,
-)
+from projections.api_keys.views import ApiKeyView
+from projections.asset_templates.views import AssetTemplateView
+from projections.assets.views import AssetView
+from projections.framework.shapes import Money, money
+from projections.institutions.views import InstitutionView
+from projections.policies.views import PolicyConfig, PolicyView, PositionLimits
+from projections.positions.views import LifecycleEvent, PositionView
 
 
 def institution(i: Institution) -> InstitutionView:

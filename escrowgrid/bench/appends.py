@@ -21,10 +21,10 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
+from escrowgrid.application.context import ROOT, CommandContext
+from escrowgrid.application.ledger import Ledger
 from escrowgrid.bench.stats import Sample, table
-from escrowgrid.command_context import ROOT, CommandContext
-from escrowgrid.command_layer import open_ledger
-from escrowgrid.commands import Ledger
+from escrowgrid.bootstrap import PoolSize, running
 from escrowgrid.domain.asset import Asset
 from escrowgrid.domain.asset_template import AssetTemplate
 from escrowgrid.domain.position import Position
@@ -91,8 +91,8 @@ async def _seed(ledger: Ledger) -> tuple[UUID, UUID]:
 
 
 async def _with_ledger(dsn: str, body: Callable[[Ledger], Awaitable[T]]) -> T:
-    async with open_ledger(dsn, min_size=4, max_size=24) as running:
-        return await body(running.ledger)
+    async with running(dsn, pool_size=PoolSize(min_size=4, max_size=24)) as wired:
+        return await body(wired.ledger)
 
 
 async def _ours_share(

@@ -119,3 +119,27 @@ def test_an_idempotent_replay_answers_the_same_strings(api: Api) -> None:
     assert again.headers.get("idempotent-replayed") == "true"
     assert again.content == first.content
     assert _exact(again, 201)["amount"] == "42.5"
+
+
+def test_amount_strings_must_be_plain_decimal_literals(api: Api) -> None:
+    # A string is read by the domain's rule, not by whatever Decimal() would accept.
+    w = api.world()
+    admin: Api = w["admin"]
+    before = api.log_head()
+    for text in ("1e3", " 12", "12 ", "1_000", "+5", "0x10", "١٢", "Infinity", "NaN"):
+        body = {"assetId": w["asset"]["id"], "holderReference": "h", "currency": "USD"}
+        r = admin.post("/positions", {**body, "amount": text})
+        assert r.status_code == 400, (text, r.text)
+        assert [d["field"] for d in r.json()["details"]] == ["amount"], (text, r.text)
+    position = admin.position(w["asset"]["id"], amount="100")
+    admin.ok(admin.move(position["id"], "FUNDED"))
+    for text in ("1e1", " 5", "5_0"):
+        r = admin.move(position["id"], "PARTIALLY_RELEASED", amount=text)
+        assert r.status_code == 400, (text, r.text)
+        assert [d["field"] for d in r.json()["details"]] == ["amount"], (text, r.text)
+    for wrong in (True, [1], {"v": 1}):
+        r = admin.move(position["id"], "PARTIALLY_RELEASED", amount=wrong)
+        assert r.status_code == 400, (wrong, r.text)
+    assert api.log_head() > before  # the accepted position and its move, nothing else
+    answered = admin.ok(admin.get(f"/positions/{position['id']}"))
+    assert answered["releasedAmount"] == "0" and answered["state"] == "FUNDED"

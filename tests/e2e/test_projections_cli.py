@@ -19,17 +19,16 @@ from typing import Any
 import psycopg
 import pytest
 
-from escrowgrid.database import open_pool
+from escrowgrid import bootstrap
 from escrowgrid.domain.asset import Asset
 from escrowgrid.domain.asset_template import AssetTemplate
 from escrowgrid.domain.institution import Institution
 from escrowgrid.domain.position import Position
-from escrowgrid.event_codec import EventCodec
-from escrowgrid.eventlog.appender import Appender
+from escrowgrid.eventlog.codec import EventCodec
 from escrowgrid.eventlog.records import AppendRequest
 from escrowgrid.verify import compare_models
-from projections import locks
 from projections.registry import NAMES
+from projections.runner import locks
 from tests.support.ledger import ROOT_CTX, fill_funded, open_ledger, open_position, seed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,10 +81,9 @@ def holders(database_url: str) -> dict[str, str]:
 async def backlog(database_url: str, positions: int) -> None:
     """Many positions through their whole lifecycle, appended as fast as the appender takes them."""
     codec = EventCodec()
-    pool = open_pool(database_url, min_size=1, max_size=4)
-    await pool.open(wait=True)
-    appender = Appender(pool)
-    await appender.start()
+    wired = bootstrap.build(database_url, pool_size=bootstrap.PoolSize(min_size=1, max_size=4))
+    await wired.start()
+    appender = wired.appender
     institution = Institution.register("Backlog", ["US"])
     template = AssetTemplate.define(
         institution.id, code="CONSTR_ESCROW", name="E", vertical="CONSTRUCTION", region="US",
@@ -110,8 +108,7 @@ async def backlog(database_url: str, positions: int) -> None:
         position.move("PARTIALLY_RELEASED", amount=Decimal("0.5"))
         requests.append(request(position))
     await asyncio.gather(*(appender.append(r) for r in requests))
-    await appender.stop()
-    await pool.close()
+    await wired.stop()
 
 
 class Writer(threading.Thread):

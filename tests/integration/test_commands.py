@@ -13,20 +13,19 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
-from escrowgrid.command_context import (
+from escrowgrid.application.context import (
     ROOT,
     Actor,
     ActorRole,
     CommandContext,
-    Forbidden,
     IdempotencyRequest,
-    NotFound,
 )
-from escrowgrid.commands import hash_api_key
+from escrowgrid.application.errors import Forbidden, NotFound
+from escrowgrid.application.institutions import hash_api_key
 from escrowgrid.domain.errors import ForbiddenTransition, PolicyViolation, ValidationError
 from escrowgrid.domain.institution import Institution
 from escrowgrid.domain.position import Position
-from escrowgrid.event_codec import make_mapper
+from escrowgrid.eventlog.codec import make_mapper
 from escrowgrid.eventlog.errors import IdempotencyMismatch, StoreUnavailable
 from escrowgrid.eventlog.hashing import canonical_meta, event_hash
 from escrowgrid.eventlog.records import StoredResponse

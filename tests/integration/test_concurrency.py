@@ -7,10 +7,10 @@ from decimal import Decimal
 
 from eventsourcing.persistence import StoredEvent
 
-from escrowgrid.command_context import ROOT, CommandContext
+from escrowgrid.application.context import ROOT, CommandContext
 from escrowgrid.domain.errors import ForbiddenTransition
 from escrowgrid.domain.position import Position
-from escrowgrid.event_codec import EventCodec
+from escrowgrid.eventlog.codec import EventCodec
 from escrowgrid.eventlog.errors import ConcurrencyConflict
 from escrowgrid.eventlog.reader import load_stream
 from tests.support.ledger import open_ledger, open_position, seed

@@ -82,7 +82,7 @@ def test_tampering_is_named_by_the_chain_check(
     async def setup_moves() -> object:
         async with open_ledger(database_url) as r, r.pool.connection() as conn:
             first = (await read_after(conn, 3, 1))[0]
-            from escrowgrid.command_context import ROOT, CommandContext
+            from escrowgrid.application.context import ROOT, CommandContext
 
             ctx = CommandContext(ROOT)
             await r.ledger.move_position(ctx, first.stream_id, to_state="FUNDED")

@@ -11,8 +11,7 @@ from uuid import uuid4
 import psycopg
 import pytest
 
-from escrowgrid.database import open_pool
-from escrowgrid.eventlog.appender import Appender
+from escrowgrid import bootstrap
 from escrowgrid.eventlog.records import AppendRequest, PendingEvent
 
 WRITERS = 8
@@ -24,10 +23,9 @@ def _writer(dsn: str, seconds: float, counts: multiprocessing.Queue) -> None:  #
     """One writer process: its own pool and appender, several concurrent commands at a time."""
 
     async def main() -> int:
-        pool = open_pool(dsn, min_size=1, max_size=2)
-        await pool.open(wait=True)
-        appender = Appender(pool)
-        await appender.start()
+        wired = bootstrap.build(dsn, pool_size=bootstrap.PoolSize(min_size=1, max_size=2))
+        await wired.start()
+        appender = wired.appender
         deadline = time.monotonic() + seconds
         written = 0
 
@@ -41,8 +39,7 @@ def _writer(dsn: str, seconds: float, counts: multiprocessing.Queue) -> None:  #
                 written += size
 
         await asyncio.gather(*(task() for _ in range(TASKS_PER_WRITER)))
-        await appender.stop()
-        await pool.close()
+        await wired.stop()
         return written
 
     counts.put(asyncio.run(main()))

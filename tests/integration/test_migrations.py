@@ -14,7 +14,7 @@ from psycopg.conninfo import conninfo_to_dict
 from escrowgrid import migrations
 from escrowgrid.embedded_pg import bin_dir
 from escrowgrid.verify import compare_models
-from projections.rebuild import rebuild
+from projections.rebuilding.rebuild import rebuild
 from tests.support.cluster import PgCluster
 from tests.support.ledger import fill_funded
 

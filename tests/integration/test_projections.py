@@ -17,14 +17,22 @@ import pytest
 from prometheus_client import REGISTRY
 
 from escrowgrid.api import answers
-from escrowgrid.command_context import CommandContext
-from escrowgrid.commands import hash_api_key
+from escrowgrid.application.context import CommandContext
+from escrowgrid.application.institutions import hash_api_key
 from escrowgrid.eventlog.records import AppendRequest, PendingEvent
-from projections import queries
-from projections.payloads import POSITION_MOVED
-from projections.runner import PROJECTIONS_CHANNEL, ProjectionRunner
-from projections.signals import BUS
-from projections.waiting import ProjectionWaiter
+from projections.api_keys.queries import find_api_key_by_hash, get_api_key, list_api_keys
+from projections.asset_templates.queries import get_asset_template, list_asset_templates
+from projections.assets.queries import get_asset, list_assets
+from projections.audit_events.queries import list_audit_events
+from projections.framework.payloads import POSITION_MOVED
+from projections.framework.shapes import Pagination
+from projections.institutions.queries import get_institution, list_institutions
+from projections.ledger_events.queries import list_ledger_events
+from projections.policies.queries import get_policy, list_policies
+from projections.positions.queries import get_position, list_positions
+from projections.runner.runner import PROJECTIONS_CHANNEL, ProjectionRunner
+from projections.runner.signals import BUS
+from projections.runner.waiting import ProjectionWaiter
 from tests.support.ledger import ROOT_CTX, Running, open_ledger, open_position, seed
 
 CTX = CommandContext(request_id="req-7", client_addr="10.0.0.7")
@@ -68,7 +76,7 @@ def test_read_models_show_what_commands_did(database_url: str) -> None:
         )
         await visible(waiter, moved.position)
         async with r.pool.connection() as conn:
-            view = await queries.get_position(conn, pid)
+            view = await get_position(conn, pid)
         assert view is not None
         assert (view.state, view.amount) == ("PARTIALLY_RELEASED", Decimal("1000.00000001"))
         assert view.released_amount == Decimal("100") and isinstance(view.released_amount, Decimal)
@@ -92,8 +100,8 @@ def test_read_models_show_what_commands_did(database_url: str) -> None:
         assert "externalReference" not in encoded and encoded["events"][0]["fromState"] == "CREATED"
 
         async with r.pool.connection() as conn:
-            feed = await queries.list_ledger_events(conn, position_id=pid)
-            everything = await queries.list_ledger_events(conn)
+            feed = await list_ledger_events(conn, position_id=pid)
+            everything = await list_ledger_events(conn)
         assert [(e.kind, e.previous_state, e.new_state) for e in feed] == [
             ("POSITION_CREATED", None, "CREATED"),
             ("POSITION_STATE_CHANGED", "CREATED", "FUNDED"),
@@ -125,22 +133,22 @@ def test_institutions_keys_policies_templates_assets(database_url: str) -> None:
         )
         await visible(waiter, last.position)
         async with r.pool.connection() as conn:
-            every = await queries.list_institutions(conn, None)
-            mine = await queries.list_institutions(conn, fx.institution_id)
-            institution = await queries.get_institution(conn, fx.institution_id)
-            keys = await queries.list_api_keys(conn, fx.institution_id)
-            gone = await queries.get_api_key(conn, fx.institution_id, issued.value.record.id)
-            auth = await queries.find_api_key_by_hash(conn, hash_api_key(kept.value.token))
-            auth_gone = await queries.find_api_key_by_hash(conn, hash_api_key(issued.value.token))
-            unknown = await queries.find_api_key_by_hash(conn, "0" * 64)
-            policies = await queries.list_policies(conn, fx.institution_id)
-            policy = await queries.get_policy(conn, fx.institution_id, "US")
-            no_policy = await queries.get_policy(conn, fx.institution_id, "SG")
-            templates = await queries.list_asset_templates(conn, institution_id=fx.institution_id)
-            template = await queries.get_asset_template(conn, fx.template_id)
-            assets = await queries.list_assets(conn, template_id=fx.template_id)
-            asset = await queries.get_asset(conn, fx.asset_id)
-            missing = await queries.get_position(conn, uuid4())
+            every = await list_institutions(conn, None)
+            mine = await list_institutions(conn, fx.institution_id)
+            institution = await get_institution(conn, fx.institution_id)
+            keys = await list_api_keys(conn, fx.institution_id)
+            gone = await get_api_key(conn, fx.institution_id, issued.value.record.id)
+            auth = await find_api_key_by_hash(conn, hash_api_key(kept.value.token))
+            auth_gone = await find_api_key_by_hash(conn, hash_api_key(issued.value.token))
+            unknown = await find_api_key_by_hash(conn, "0" * 64)
+            policies = await list_policies(conn, fx.institution_id)
+            policy = await get_policy(conn, fx.institution_id, "US")
+            no_policy = await get_policy(conn, fx.institution_id, "SG")
+            templates = await list_asset_templates(conn, institution_id=fx.institution_id)
+            template = await get_asset_template(conn, fx.template_id)
+            assets = await list_assets(conn, template_id=fx.template_id)
+            asset = await get_asset(conn, fx.asset_id)
+            missing = await get_position(conn, uuid4())
         assert [i.id for i in every] == [fx.institution_id, other.value.id]  # oldest first
         assert [i.id for i in mine] == [fx.institution_id]
         assert every[1].regions == ["EU_UK", "SG"]
@@ -178,10 +186,10 @@ def test_audit_events_one_row_per_command(database_url: str) -> None:
         moved = await r.ledger.move_position(CTX, pid, to_state="FUNDED")
         await visible(waiter, moved.position)
         async with r.pool.connection() as conn:
-            page = await queries.list_audit_events(conn, institution_id=fx.institution_id)
-            moves = await queries.list_audit_events(conn, action="position.move")
-            recent = await queries.list_audit_events(conn, since=started, limit=1)
-            none = await queries.list_audit_events(conn, until=started - timedelta(days=1))
+            page = await list_audit_events(conn, institution_id=fx.institution_id)
+            moves = await list_audit_events(conn, action="position.move")
+            recent = await list_audit_events(conn, since=started, limit=1)
+            none = await list_audit_events(conn, until=started - timedelta(days=1))
         assert [e.action for e in page.data] == [
             "institution.register", "asset_template.define", "asset.register",
             "position.open", "position.move",
@@ -209,7 +217,7 @@ def test_an_audit_row_spans_batches_when_a_command_does(database_url: str) -> No
         done = await r.appender.append(AppendRequest(events, fx.institution_id, meta))
         await visible(waiter, done.last_position)
         async with r.pool.connection() as conn:
-            page = await queries.list_audit_events(conn, action="test.bulk")
+            page = await list_audit_events(conn, action="test.bulk")
         assert len(page.data) == 1
         row = page.data[0]
         assert row.event_count == 5 and row.stream_ids == [pid]
@@ -228,19 +236,17 @@ def test_pagination_counts_and_filters(database_url: str) -> None:
         )  # fmt: skip
         await visible(waiter, other.position)
         async with r.pool.connection() as conn:
-            first = await queries.list_positions(conn, institution_id=fx.institution_id, limit=2)
-            last = await queries.list_positions(
-                conn, institution_id=fx.institution_id, limit=2, offset=4
-            )
-            beyond = await queries.list_positions(conn, limit=10, offset=50)
-            holder = await queries.list_positions(conn, holder_reference="holder-2")
-            both = await queries.list_positions(
+            first = await list_positions(conn, institution_id=fx.institution_id, limit=2)
+            last = await list_positions(conn, institution_id=fx.institution_id, limit=2, offset=4)
+            beyond = await list_positions(conn, limit=10, offset=50)
+            holder = await list_positions(conn, holder_reference="holder-2")
+            both = await list_positions(
                 conn, asset_id=fx.asset_id, holder_reference="holder-1", limit=100
             )
-            nobody = await queries.list_positions(conn, institution_id=uuid4())
+            nobody = await list_positions(conn, institution_id=uuid4())
         assert [p.id for p in first.data] == ids[:2]
-        assert first.pagination == queries.Pagination(6, 2, 0, True)
-        assert last.pagination == queries.Pagination(6, 2, 4, False) and len(last.data) == 2
+        assert first.pagination == Pagination(6, 2, 0, True)
+        assert last.pagination == Pagination(6, 2, 4, False) and len(last.data) == 2
         assert beyond.data == [] and beyond.pagination.total == 6
         assert not beyond.pagination.has_more
         assert other.value is not None and [p.id for p in holder.data] == [other.value.id]
@@ -267,41 +273,41 @@ class Recorder:
 
 
 LIST_QUERIES: list[tuple[str, Callable[[Any, UUID], Awaitable[Any]]]] = [
-    ("institutions (all)", lambda c, i: queries.list_institutions(c, None)),
-    ("api keys", queries.list_api_keys),
-    ("api key by hash", lambda c, i: queries.find_api_key_by_hash(c, "ab" * 32)),
-    ("policies", queries.list_policies),
-    ("templates (all)", lambda c, i: queries.list_asset_templates(c)),
-    ("templates of", lambda c, i: queries.list_asset_templates(c, institution_id=i)),
-    ("assets (all)", lambda c, i: queries.list_assets(c)),
-    ("assets of", lambda c, i: queries.list_assets(c, institution_id=i)),
-    ("assets of template", lambda c, i: queries.list_assets(c, template_id=i)),
-    ("positions (all)", lambda c, i: queries.list_positions(c)),
-    ("positions of", lambda c, i: queries.list_positions(c, institution_id=i)),
-    ("positions of asset", lambda c, i: queries.list_positions(c, asset_id=i)),
-    ("positions of holder", lambda c, i: queries.list_positions(c, holder_reference="h")),
+    ("institutions (all)", lambda c, i: list_institutions(c, None)),
+    ("api keys", list_api_keys),
+    ("api key by hash", lambda c, i: find_api_key_by_hash(c, "ab" * 32)),
+    ("policies", list_policies),
+    ("templates (all)", lambda c, i: list_asset_templates(c)),
+    ("templates of", lambda c, i: list_asset_templates(c, institution_id=i)),
+    ("assets (all)", lambda c, i: list_assets(c)),
+    ("assets of", lambda c, i: list_assets(c, institution_id=i)),
+    ("assets of template", lambda c, i: list_assets(c, template_id=i)),
+    ("positions (all)", lambda c, i: list_positions(c)),
+    ("positions of", lambda c, i: list_positions(c, institution_id=i)),
+    ("positions of asset", lambda c, i: list_positions(c, asset_id=i)),
+    ("positions of holder", lambda c, i: list_positions(c, holder_reference="h")),
     (
         "positions of institution and holder",
-        lambda c, i: queries.list_positions(c, institution_id=i, holder_reference="h"),
+        lambda c, i: list_positions(c, institution_id=i, holder_reference="h"),
     ),
-    ("ledger events (all)", lambda c, i: queries.list_ledger_events(c)),
-    ("ledger events of position", lambda c, i: queries.list_ledger_events(c, position_id=i)),
-    ("ledger events of", lambda c, i: queries.list_ledger_events(c, institution_id=i)),
-    ("audit (all)", lambda c, i: queries.list_audit_events(c)),
-    ("audit of", lambda c, i: queries.list_audit_events(c, institution_id=i)),
-    ("audit of action", lambda c, i: queries.list_audit_events(c, action="position.move")),
+    ("ledger events (all)", lambda c, i: list_ledger_events(c)),
+    ("ledger events of position", lambda c, i: list_ledger_events(c, position_id=i)),
+    ("ledger events of", lambda c, i: list_ledger_events(c, institution_id=i)),
+    ("audit (all)", lambda c, i: list_audit_events(c)),
+    ("audit of", lambda c, i: list_audit_events(c, institution_id=i)),
+    ("audit of action", lambda c, i: list_audit_events(c, action="position.move")),
     (
         "audit since",
-        lambda c, i: queries.list_audit_events(c, since=datetime(2020, 1, 1, tzinfo=UTC)),
+        lambda c, i: list_audit_events(c, since=datetime(2020, 1, 1, tzinfo=UTC)),
     ),
-    ("audit refused", lambda c, i: queries.list_audit_events(c, outcome="refused")),
+    ("audit refused", lambda c, i: list_audit_events(c, outcome="refused")),
     (
         "audit accepted of",
-        lambda c, i: queries.list_audit_events(c, outcome="accepted", institution_id=i),
+        lambda c, i: list_audit_events(c, outcome="accepted", institution_id=i),
     ),
     (
         "audit of, late page",
-        lambda c, i: queries.list_audit_events(c, institution_id=i, limit=10, offset=500),
+        lambda c, i: list_audit_events(c, institution_id=i, limit=10, offset=500),
     ),
 ]
 
@@ -394,7 +400,7 @@ def test_wait_for_a_command_is_prompt(database_url: str) -> None:
             waits.append(time.perf_counter() - started)
             async with r.pool.connection() as conn:
                 assert out.value is not None
-                assert await queries.get_position(conn, out.value.id) is not None
+                assert await get_position(conn, out.value.id) is not None
         assert sorted(waits)[5] < 0.25, waits  # far below a 100 ms polling loop's worst case
 
     run(database_url, body)
@@ -422,7 +428,7 @@ def test_a_failing_projection_stalls_alone_and_is_counted(database_url: str) -> 
                 "SELECT name, position FROM projection_tracking"
             )).fetchall())  # fmt: skip
             assert good.value is not None
-            assert await queries.get_institution(conn, good.value.id) is not None
+            assert await get_institution(conn, good.value.id) is not None
         assert rows["positions"] < (bad.last_position or 0) <= rows["institutions"]
         assert rows["ledger_events"] < (bad.last_position or 0)  # same event, same failure
         assert _sample("escrowgrid_projection_failures_total", "positions") > failures

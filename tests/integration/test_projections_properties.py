@@ -12,7 +12,7 @@ from uuid import UUID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from escrowgrid.command_context import CommandContext
+from escrowgrid.application.context import CommandContext
 from escrowgrid.domain.errors import DomainError
 from escrowgrid.domain.institution import Institution
 from escrowgrid.domain.policies import policy_id
@@ -20,9 +20,12 @@ from escrowgrid.domain.policy import Policy
 from escrowgrid.domain.position import Position
 from escrowgrid.domain.vocabulary import Region
 from escrowgrid.verify import compare_models
-from projections import queries
-from projections.runner import ProjectionRunner
-from projections.waiting import ProjectionWaiter
+from projections.api_keys.queries import list_api_keys
+from projections.institutions.queries import get_institution
+from projections.policies.queries import get_policy
+from projections.positions.queries import list_positions
+from projections.runner.runner import ProjectionRunner
+from projections.runner.waiting import ProjectionWaiter
 from tests.support.ledger import ROOT_CTX, Fixture, Running, open_ledger, seed
 
 STATES = ["FUNDED", "PARTIALLY_RELEASED", "RELEASED", "CANCELLED", "EXPIRED", "CREATED"]
@@ -89,7 +92,7 @@ async def play(r: Running, fx: Fixture, plan: list[tuple[Any, ...]], request: st
 async def agree_with_aggregates(r: Running, fx: Fixture) -> None:
     """The read models show what the aggregates, replayed from the log, hold."""
     async with r.pool.connection() as conn:
-        page = await queries.list_positions(conn, institution_id=fx.institution_id, limit=1000)
+        page = await list_positions(conn, institution_id=fx.institution_id, limit=1000)
         for view in page.data:
             position = await r.ledger.get(Position, view.id, ROOT_CTX)
             assert (view.state, view.amount, view.released_amount, view.remaining_amount) == (
@@ -103,14 +106,14 @@ async def agree_with_aggregates(r: Running, fx: Fixture) -> None:
                 for e in position.lifecycle
             ]  # fmt: skip
         institution = await r.ledger.get(Institution, fx.institution_id, ROOT_CTX)
-        keys = await queries.list_api_keys(conn, fx.institution_id)
+        keys = await list_api_keys(conn, fx.institution_id)
         assert [(k.id, k.role, k.created_at) for k in keys] == [
             (k.id, k.role, k.created_at) for k in institution.active_api_keys()
         ]
-        shown = await queries.get_institution(conn, fx.institution_id)
+        shown = await get_institution(conn, fx.institution_id)
         assert shown is not None and shown.updated_at == institution.updated_at
         for region in Region:
-            view = await queries.get_policy(conn, fx.institution_id, region.value)
+            view = await get_policy(conn, fx.institution_id, region.value)
             policy = await r.ledger._find(Policy, policy_id(fx.institution_id, region))
             assert (view is None) == (policy is None)
             if view is not None and policy is not None:

@@ -17,14 +17,14 @@ from psycopg.conninfo import conninfo_to_dict
 from escrowgrid.eventlog.records import AppendRequest, PendingEvent
 from escrowgrid.verify import compare_models, parse_digest, verify
 from escrowgrid.verify import main as verify_main
-from projections import offline_check, scratch
-from projections.base import ProjectionError
-from projections.building import ScratchBuild
-from projections.payloads import POSITION_CREATED, POSITION_MOVED
-from projections.rebuild import rebuild
+from projections.framework.base import ProjectionError
+from projections.framework.payloads import POSITION_CREATED, POSITION_MOVED
+from projections.rebuilding import offline_check, scratch
+from projections.rebuilding.building import ScratchBuild
+from projections.rebuilding.rebuild import rebuild
 from projections.registry import ALL, select
-from projections.runner import ProjectionRunner
-from projections.waiting import ProjectionWaiter
+from projections.runner.runner import ProjectionRunner
+from projections.runner.waiting import ProjectionWaiter
 from tests.support.cluster import PgCluster
 from tests.support.ledger import ROOT_CTX, Running, open_ledger, open_position, seed
 

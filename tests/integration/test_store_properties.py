@@ -36,7 +36,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from escrowgrid.command_context import ROOT, CommandContext, NotFound
+from escrowgrid.application.context import ROOT, CommandContext
+from escrowgrid.application.errors import NotFound
 from escrowgrid.domain.errors import ForbiddenTransition, ValidationError
 from escrowgrid.domain.position import Position
 from tests.support.ledger import Fixture, Running, open_ledger, seed

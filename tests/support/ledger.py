@@ -1,4 +1,4 @@
-"""A running command layer against a test database, and the fixtures commands need."""
+"""A running command side (escrowgrid.bootstrap) on a test database, and fixtures for commands."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-from escrowgrid.command_context import ROOT, CommandContext
-from escrowgrid.command_layer import Running, open_ledger
-from escrowgrid.commands import Ledger
+from escrowgrid.application.context import ROOT, CommandContext
+from escrowgrid.application.ledger import Ledger
+from escrowgrid.bootstrap import Running
+from escrowgrid.bootstrap import running as open_ledger
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,19 @@ def run_cli(
     )
 
 
+def stop_group(
+    proc: subprocess.Popen[bytes], sig: int = signal.SIGINT, timeout: float = 30.0
+) -> None:
+    """Signal the process group (Ctrl-C reaches the whole foreground group); SIGKILL if it hangs."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -96,13 +109,6 @@ class ServerProcess:
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 30.0) -> int:
         assert self.proc is not None
-        if self.proc.poll() is None:
-            # Ctrl-C reaches the whole foreground process group, so signal the group.
-            os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc, sig, timeout)
         self._log.close()
         return self.proc.returncode

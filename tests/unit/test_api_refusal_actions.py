@@ -12,7 +12,7 @@ from escrowgrid.api.institutions import InstitutionController
 from escrowgrid.api.positions import PositionController
 from escrowgrid.api.refusal_audit import ACTIONS, COMMAND_METHODS
 
-COMMANDS = Path(__file__).resolve().parents[2] / "escrowgrid" / "commands.py"
+HANDLERS = Path(__file__).resolve().parents[2] / "escrowgrid" / "application"
 
 
 def test_each_write_route_names_the_command_it_runs() -> None:
@@ -26,5 +26,6 @@ def test_each_write_route_names_the_command_it_runs() -> None:
         if set(handler.http_methods) & COMMAND_METHODS
     }
     assert writes == set(ACTIONS)
-    used = set(re.findall(r'_command\(ctx, "([a-z_.]+)"', COMMANDS.read_text()))
+    source = "".join(path.read_text() for path in sorted(HANDLERS.glob("*.py")))
+    used = set(re.findall(r'_command\(ctx, "([a-z_.]+)"', source))
     assert set(ACTIONS.values()) == used

@@ -15,7 +15,7 @@ from escrowgrid.domain.institution import Institution
 from escrowgrid.domain.policies import PositionPolicy
 from escrowgrid.domain.policy import Policy
 from escrowgrid.domain.position import Position
-from escrowgrid.event_codec import make_mapper
+from escrowgrid.eventlog.codec import make_mapper
 from tests.unit.domain_builders import make_asset, make_template, open_position
 
 A = TypeVar("A", bound=Aggregate)

@@ -37,3 +37,18 @@ def test_domain_has_no_outside_imports() -> None:
     for path in sources:
         outside = {m for m in imported_modules(path) if not is_allowed(m)}
         assert not outside, f"{path.name} imports {outside}"
+
+
+def test_the_import_contract_names_every_package_of_ours() -> None:
+    """The linter's domain contract forbids each of our other packages by name, new ones too."""
+    import tomllib
+
+    pyproject = tomllib.loads((DOMAIN_DIR.parents[1] / "pyproject.toml").read_text())
+    contracts = pyproject["tool"]["importlinter"]["contracts"]
+    domain = next(c for c in contracts if c["source_modules"] == ["escrowgrid.domain"])
+    ours = {
+        f"escrowgrid.{p.stem}"
+        for p in DOMAIN_DIR.parent.iterdir()
+        if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").exists()
+    } - {"escrowgrid.domain"}
+    assert ours | {"projections"} <= set(domain["forbidden_modules"])

@@ -20,9 +20,9 @@ from escrowgrid.domain.institution import Institution
 from escrowgrid.domain.policies import PositionPolicy
 from escrowgrid.domain.policy import Policy
 from escrowgrid.domain.position import Position
-from escrowgrid.event_codec import make_mapper
-from projections import payloads
-from projections.base import array_literal
+from escrowgrid.eventlog.codec import make_mapper
+from projections.framework import payloads
+from projections.framework.base import array_literal
 
 MAPPER = make_mapper()
 texts = st.text(

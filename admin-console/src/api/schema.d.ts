@@ -817,7 +817,8 @@ export interface components {
         };
         /** TransitionBody */
         TransitionBody: {
-            amount?: string | number | null;
+            /** @description An amount > 0 and <= 10^15 with at most 8 decimal places, as a decimal string ("1000.50", exact) or a JSON number. */
+            amount?: string | number;
             metadata?: {
                 [key: string]: unknown;
             } | null;

@@ -1,0 +1,1 @@
+"""The application layer: command handlers, their context, access rules and errors."""

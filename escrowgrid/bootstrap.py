@@ -1,0 +1,117 @@
+"""The composition root: builds, starts and stops the pool, the event log, the command handlers
+and the followers. The API, the CLI, the benchmarks and the test support all get them here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from psycopg_pool import AsyncConnectionPool
+
+from escrowgrid.application.ledger import Ledger
+from escrowgrid.application.postgres_store import PostgresEventStore
+from escrowgrid.database import open_pool
+from escrowgrid.eventlog.appender import Appender
+from escrowgrid.eventlog.loader import StreamLoader
+from escrowgrid.eventlog.retention import IdempotencyRetention
+from projections.registry import select
+from projections.runner.runner import ProjectionRunner
+from projections.runner.waiting import ProjectionWaiter
+
+
+class Follower(Protocol):
+    """A background worker started after the event log and stopped before it."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSize:
+    min_size: int = 1
+    max_size: int = 10
+
+
+@dataclass
+class Running:
+    """What `build` wires: started by `start`, stopped (in reverse) by `stop`."""
+
+    pool: AsyncConnectionPool
+    appender: Appender
+    loader: StreamLoader
+    store: PostgresEventStore
+    ledger: Ledger
+    followers: list[Follower] = field(default_factory=list)
+    # Read-your-writes: started last, on the pool, once the followers run.
+    waiter: ProjectionWaiter | None = None
+
+    def follow(self, *followers: Follower) -> None:
+        """More followers, started and stopped with the rest (the API's audit logs)."""
+        self.followers.extend(followers)
+
+    async def start(self, *, wait_for_pool: bool = True) -> None:
+        """Without `wait_for_pool` the service starts while the database is still down."""
+        await self.pool.open(wait=wait_for_pool)
+        await self.appender.start()
+        await self.loader.start()
+        for follower in self.followers:
+            await follower.start()
+        if self.waiter is not None:
+            await self.waiter.start(self.pool)
+
+    async def stop(self) -> None:
+        if self.waiter is not None:
+            await self.waiter.stop()
+        for follower in reversed(self.followers):
+            await follower.stop()
+        await self.loader.stop()
+        await self.appender.stop()
+        await self.pool.close()
+
+
+def build(
+    dsn: str,
+    *,
+    pool_size: PoolSize = PoolSize(),
+    projections_inline: bool = False,
+    read_your_writes: bool = False,
+    idempotency_retention: bool = False,
+) -> Running:
+    """Wire everything for `dsn` without I/O; `start` opens and starts it."""
+    pool = open_pool(dsn, min_size=pool_size.min_size, max_size=pool_size.max_size)
+    appender = Appender(pool)
+    loader = StreamLoader(pool)
+    store = PostgresEventStore(pool, appender, loader)
+    running = Running(pool, appender, loader, store, Ledger(store))
+    if projections_inline:
+        running.follow(ProjectionRunner(dsn))
+    if idempotency_retention:
+        running.follow(IdempotencyRetention(pool))
+    if read_your_writes:
+        running.waiter = ProjectionWaiter()
+    return running
+
+
+def projection_runner(
+    dsn: str, names: Sequence[str] = (), *, batch_size: int = 5000
+) -> ProjectionRunner:
+    """The runner as its own process (`escrowgrid projections run`): named read models, or all."""
+    return ProjectionRunner(dsn, select(names), batch_size=batch_size)
+
+
+@asynccontextmanager
+async def running(
+    dsn: str,
+    *,
+    pool_size: PoolSize = PoolSize(),
+) -> AsyncIterator[Running]:
+    """The command side for a benchmark or a test: started on entry, stopped on the way out."""
+    wired = build(dsn, pool_size=pool_size)
+    await wired.start()
+    try:
+        yield wired
+    finally:
+        await wired.stop()

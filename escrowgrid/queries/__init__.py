@@ -1,0 +1,1 @@
+"""Queries answered from the event log itself rather than from a read model."""

@@ -1,0 +1,1 @@
+"""Read model `api_keys`: projector, queries and answer shapes."""

@@ -1,0 +1,1 @@
+"""Read model `asset_templates`: projector, queries and answer shapes."""

@@ -1,0 +1,1 @@
+"""Read model `assets`: projector, queries and answer shapes."""

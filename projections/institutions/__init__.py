@@ -1,0 +1,1 @@
+"""Read model `institutions`: projector, queries and answer shapes."""

@@ -1,0 +1,1 @@
+"""Read model `ledger_digest`: projector and its query."""

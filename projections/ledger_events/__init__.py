@@ -1,0 +1,1 @@
+"""Read model `ledger_events` (the ledger feed): projector, queries and answer shapes."""

@@ -1,0 +1,1 @@
+"""Read model `policies`: projector, queries and answer shapes."""

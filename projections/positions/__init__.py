@@ -1,0 +1,1 @@
+"""Read model `positions`: projector, set-based bulk rebuild, queries and answer shapes."""

@@ -1,0 +1,1 @@
+"""Rebuilding read models beside the live tables and checking them against the log (verify)."""
