@@ -60,6 +60,10 @@ def test_projection_status_and_past_digest_are_root_only(api: Api) -> None:
     current = api.ok(api.get("/ledger/digest"))
     at = api.ok(api.get("/ledger/digest-at", params={"position": current["position"]}))
     assert at["digest"] == current["digest"] and at["chainValid"] is True
+    genesis = api.ok(api.get("/ledger/digest-at", params={"position": 0}))
+    assert genesis["digest"] == "0" * 64 and genesis["chainValid"] is True
+    earlier = api.ok(api.get("/ledger/digest-at", params={"position": current["position"] - 1}))
+    assert earlier["digest"] not in (None, current["digest"])
     ahead = api.ok(api.get("/ledger/digest-at", params={"position": at["logPosition"] + 10}))
     assert ahead["digest"] is None
 
