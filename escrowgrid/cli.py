@@ -22,6 +22,7 @@ def _parser() -> argparse.ArgumentParser:
         "migrate", help="apply pending migrations to DATABASE_URL or the private cluster"
     )
     db_sub.add_parser("schema", help="print the whole schema as one SQL script (db/schema.sql)")
+    sub.add_parser("openapi", help="print /openapi.json (no database needed)")
     bench = sub.add_parser("bench", help="benchmarks (figures for docs/performance.md)")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     appends = bench_sub.add_parser("appends", help="command throughput: ours vs the library")
@@ -108,6 +109,10 @@ def _read_side(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "openapi":
+        from escrowgrid.api.openapi_dump import main as openapi_main
+
+        return openapi_main()
     if args.command == "db" and args.db_command == "schema":
         from escrowgrid.migrations import render_schema_sql
 

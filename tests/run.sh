@@ -27,6 +27,24 @@ echo "== mypy (strict on escrowgrid and projections)"
 .venv/bin/mypy
 echo "== import rules"
 .venv/bin/lint-imports
+echo "== admin console (type check, lint, unit tests, generated client, build)"
+if { ! command -v chromium || ! command -v nginx; } >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  # The console's end-to-end tests drive Debian's Chromium (Playwright's download is not used)
+  # and run admin-console/nginx.conf under Debian's nginx.
+  apt-get install -y -q chromium nginx >/dev/null \
+    || { apt-get update -q >/dev/null && apt-get install -y -q chromium nginx >/dev/null; }
+fi
+(
+  cd admin-console
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+  npm run --silent typecheck
+  npm run --silent lint
+  npm run --silent test -- --reporter=dot
+  npm run --silent check:api
+  npm run --silent build >/dev/null # `escrowgrid serve` of this editable install serves dist/
+)
 echo "== pytest"
 set +e
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -19,6 +19,8 @@ from escrowgrid import jsonlog
 from escrowgrid.api.auth import Authenticator, AuthMiddleware
 from escrowgrid.api.body_limit import BodyLimitMiddleware
 from escrowgrid.api.catalog import AssetController, AssetTemplateController
+from escrowgrid.api.console_site import ConsoleSite
+from escrowgrid.api.console_support import ConsoleSupportController
 from escrowgrid.api.dependencies import DEPENDENCIES, app_state
 from escrowgrid.api.docs_site import openapi_config
 from escrowgrid.api.errors import (
@@ -83,6 +85,7 @@ def create_app(settings: Settings) -> ASGIApp:
             PositionController,
             LedgerController,
             MetricsController,
+            ConsoleSupportController,
         ],
         dependencies={
             "settings": Provide(provide_settings, use_cache=True),
@@ -111,6 +114,7 @@ def create_app(settings: Settings) -> ASGIApp:
     )
     # Outside authentication, so the read-only key's refused write is audited too.
     app = RefusalAuditMiddleware(app, litestar, services.refusals)
+    app = ConsoleSite(app)  # static files: outside auth and the OpenAPI document
     cors = cors_config(settings)
     if cors is not None:
         from litestar.middleware.cors import CORSMiddleware

@@ -9,6 +9,7 @@ import msgspec
 from psycopg import AsyncConnection
 
 from escrowgrid.eventlog.chain import verify_stream
+from escrowgrid.eventlog.hashing import canonical_meta
 from escrowgrid.eventlog.reader import stream_records
 from escrowgrid.eventlog.records import RecordedEvent
 
@@ -24,6 +25,10 @@ class HistoryEvent(msgspec.Struct, rename="camel"):
     hash: str
     payload: Any
     meta: dict[str, Any]
+    # The exact bytes hashed (base64 in JSON), so a client can recompute the chain itself.
+    topic: str
+    state_bytes: bytes
+    meta_bytes: bytes
 
 
 class ChainCheck(msgspec.Struct, rename="camel"):
@@ -63,7 +68,15 @@ async def position_history(conn: AsyncConnection[Any], position_id: UUID) -> Pos
     return PositionHistory(
         position_id=position_id,
         institution_id=tenant,
-        events=[HistoryEvent(**stored_fields(r)) for r in records],
+        events=[
+            HistoryEvent(
+                **stored_fields(r),
+                topic=r.topic,
+                state_bytes=r.state,
+                meta_bytes=canonical_meta(r.meta),
+            )
+            for r in records
+        ],
         chain=ChainCheck(
             valid=broken is None, first_mismatch=None if broken is None else str(broken)
         ),

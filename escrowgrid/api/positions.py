@@ -13,7 +13,7 @@ from escrowgrid.api.answers import answer
 from escrowgrid.api.bodies import PositionBody, TransitionBody
 from escrowgrid.api.commanding import run
 from escrowgrid.api.errors import ERROR_RESPONSES
-from escrowgrid.api.history import position_history
+from escrowgrid.api.history import PositionHistory, position_history
 from escrowgrid.api.params import (
     ASSET,
     POSITION,
@@ -33,6 +33,7 @@ from escrowgrid.api.scoping import (
 )
 from escrowgrid.api.services import Services
 from escrowgrid.application.context import Actor
+from escrowgrid.domain import PositionState
 from escrowgrid.queries.as_of import position_as_of
 from projections.framework.shapes import Page
 from projections.positions import queries
@@ -67,6 +68,7 @@ class PositionController(Controller):
         institution_id: InstitutionId = None,
         asset_id: Annotated[str | None, Parameter(query="assetId")] = None,
         holder_reference: Annotated[str | None, Parameter(query="holderReference")] = None,
+        position_state: Annotated[PositionState | None, Parameter(query="state")] = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Response[Page[PositionView]]:
@@ -75,6 +77,7 @@ class PositionController(Controller):
         page = await queries.list_positions(
             conn, institution_id=iid, asset_id=aid,
             holder_reference=holder_reference, limit=limit, offset=offset,
+            state=None if position_state is None else position_state.value,
         )  # fmt: skip
         return answer(page)
 
@@ -129,6 +132,6 @@ class PositionController(Controller):
     @get("/{id:str}/history", responses=ERROR_RESPONSES, operation_id="getPositionHistory")
     async def history(
         self, actor: Actor, conn: AsyncConnection[Any], id: str
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[PositionHistory]:
         found = await visible_or_404(position_history(conn, path_id(id, POSITION)), actor, POSITION)
         return answer(found)

@@ -82,6 +82,7 @@ async def list_positions(
     institution_id: UUID | None = None,
     asset_id: UUID | None = None,
     holder_reference: str | None = None,
+    state: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> Page[PositionView]:
@@ -93,6 +94,7 @@ async def list_positions(
             ("institution_id", institution_id),
             ("asset_id", asset_id),
             ("holder_reference", holder_reference),
+            ("state", state),
         ],
         limit,
         offset,

@@ -84,6 +84,13 @@ def test_the_wheel_carries_every_migration(wheel: Path) -> None:
     assert SHIPPED and packaged == SHIPPED
 
 
+def test_the_wheel_carries_the_built_console(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    assert "escrowgrid/console_dist/index.html" in names
+    assert any(n.startswith("escrowgrid/console_dist/assets/") and n.endswith(".js") for n in names)
+
+
 def test_the_installed_service_migrates_and_holds_a_position(
     venv_bin: Path, outside: Path, blank_database: str
 ) -> None:

@@ -1,0 +1,102 @@
+"""The admin console in Debian's Chromium against a real `escrowgrid serve` (admin-console/e2e).
+
+Every screen, cross-checked through the REST API by the scenario itself; then one stored event is
+altered in PostgreSQL behind the immutability trigger and the timeline must show which one broke.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from tests.support.cluster import PgCluster
+from tests.support.server import REPO, ServerProcess
+
+CONSOLE = REPO / "admin-console"
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+ROOT_KEY = "console-root-key-0123456789abcdef"
+SHOTS = Path(os.environ.get("CONSOLE_SHOTS_DIR", REPO / "docs" / "console"))
+
+pytestmark = pytest.mark.skipif(
+    not (CONSOLE / "node_modules").is_dir()
+    or not (CONSOLE / "dist" / "index.html").is_file()
+    or not CHROMIUM.exists()
+    or shutil.which("node") is None,
+    reason="needs admin-console built (npm ci && npm run build), node and /usr/bin/chromium:"
+    " tests/run.sh prepares them",
+)
+
+
+@pytest.fixture(scope="module")
+def console_server(
+    cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServerProcess, str]]:
+    name = cluster.new_database()
+    folder = tmp_path_factory.mktemp("console")
+    proc = ServerProcess(
+        {
+            "DATABASE_URL": cluster.dsn(name),
+            "ROOT_API_KEY": ROOT_KEY,
+            "ESCROWGRID_DATA_DIR": str(folder / "data"),
+            "RATE_LIMIT_ENABLED": "false",
+        },
+        folder / "server.log",
+    ).start()
+    yield proc, cluster.pg.admin_dsn(name)
+    proc.stop()
+    cluster.drop_database(name)
+
+
+def _node(script: str, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        ["node", f"e2e/{script}"],
+        cwd=CONSOLE,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def test_every_screen_then_a_tampered_event(
+    console_server: tuple[ServerProcess, str], tmp_path: Path
+) -> None:
+    server, superuser_dsn = console_server
+    env = {
+        "CONSOLE_URL": server.url + "/console/",
+        "API_URL": server.url,
+        "ROOT_KEY": ROOT_KEY,
+        "SHOTS_DIR": str(SHOTS),
+        "OUT": str(tmp_path / "report.json"),
+    }
+    _node("console.mjs", env)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert set(report["axe"]) >= {"sign-in", "institutions", "positions", "position", "ledger"}
+    position_id = report["positionId"]
+
+    # Alter version 3 (the partial release) as the superuser, past the no-update trigger.
+    with psycopg.connect(superuser_dsn, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")
+        changed = conn.execute(
+            "UPDATE events SET state = convert_to('{\"tampered\":true}', 'UTF8')"
+            " WHERE stream_id = %s AND version = 3",
+            (position_id,),
+        ).rowcount
+    assert changed == 1
+    # The service's own check agrees with the browser's.
+    history = httpx.get(
+        f"{server.url}/positions/{position_id}/history", headers={"X-API-KEY": ROOT_KEY}
+    ).json()
+    assert history["chain"]["valid"] is False
+    out = _node("tampered.mjs", {**env, "POSITION_ID": position_id, "BROKEN_VERSION": "3"})
+    assert json.loads(out.strip().splitlines()[-1])["verdicts"][2] == "broken"
