@@ -10,6 +10,7 @@ from escrowgrid import jsonlog
 from escrowgrid.config import ConfigError, Settings, load_settings
 from escrowgrid.embedded_pg import EmbeddedPostgresError
 from escrowgrid.migrations import MigrationError
+from escrowgrid.onchain import commands as onchain_commands
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,6 +67,7 @@ def _add_read_side(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     live = proj_sub.add_parser("bench-live", help="commit-to-visible lag under a write load")
     live.add_argument("--seconds", type=float, default=20.0, help="duration of the load")
     live.add_argument("--writers", type=int, default=16, help="concurrent commands in flight")
+    onchain_commands.add_parser(sub)
     verify = sub.add_parser("verify", help="check hash chains, ledger digest and read models")
     verify.add_argument("--digest", metavar="POSITION:HASH", help="check a published digest")
     verify.add_argument("--export", metavar="FILE", help="also write the log as JSON lines")
@@ -148,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(run_http_bench(http_config, settings.data_dir / "bench"))
             return 0
+        if args.command == "onchain":
+            return onchain_commands.run(args, settings.onchain)
         if args.command in ("projections", "verify"):
             return _read_side(args, settings)
     except (MigrationError, EmbeddedPostgresError) as exc:
