@@ -151,7 +151,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(run_http_bench(http_config, settings.data_dir / "bench"))
             return 0
         if args.command == "onchain":
-            return onchain_commands.run(args, settings.onchain)
+            if args.onchain_command == "deploy":
+                return onchain_commands.deploy(settings.onchain)
+            from escrowgrid.serve import database_for
+
+            with database_for(settings) as dsn:
+                return onchain_commands.run(args, settings.onchain, dsn)
         if args.command in ("projections", "verify"):
             return _read_side(args, settings)
     except (MigrationError, EmbeddedPostgresError) as exc:
