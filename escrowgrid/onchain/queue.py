@@ -30,7 +30,7 @@ WHERE log_position = ANY(%s) AND status = 'pending'
 _FAILED_ATTEMPT = """
 UPDATE onchain_outbox SET attempts = attempts + 1, last_error = %s, status = 'pending',
     tx_hash = NULL,
-    next_attempt_at = now() + make_interval(secs => %s * power(2, attempts) / 1000.0)
+    next_attempt_at = now() + make_interval(secs => least(%s * power(2, attempts), 300000) / 1000.0)
 WHERE log_position = ANY(%s)
 RETURNING log_position, position_id::text, attempts
 """

@@ -1,17 +1,27 @@
-"""The on-chain commands against a real JSON-RPC node: anvil from npm, on loopback."""
+"""The on-chain publisher against a real JSON-RPC node: anvil from npm, on loopback."""
 
 from __future__ import annotations
 
 import os
+import random
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from escrowgrid.onchain.client import ChainClient
-from tests.support.anvil import ANVIL_KEY, Anvil
+from tests.conftest import ROOT_KEY
+from tests.support.anvil import ANVIL_KEY, CHAIN_ID, Anvil
+from tests.support.api import Api
+from tests.support.server import ServerProcess
+
+CLI = [sys.executable, "-m", "escrowgrid.cli"]
 
 
 @pytest.fixture
@@ -21,23 +31,167 @@ def anvil(tmp_path: Path) -> Iterator[Anvil]:
     node.stop()
 
 
-def test_deploy_prints_the_address_of_a_working_contract(anvil: Anvil) -> None:
+def _chain_env(anvil: Anvil, address: str | None = None) -> dict[str, str]:
     env = {
-        **os.environ,
         "ONCHAIN_RPC_URL": anvil.url,
         "ONCHAIN_PRIVATE_KEY": ANVIL_KEY,
+        "ONCHAIN_CHAIN_ID": str(CHAIN_ID),
+        "ONCHAIN_RETRY_DELAY_MS": "100",
+        "ONCHAIN_MAX_RETRIES": "100",
+        "ONCHAIN_RETRY_BATCH_SIZE": "4",
     }
+    if address:
+        env["ONCHAIN_CONTRACT_ADDRESS"] = address
+    return env
+
+
+def _deploy(anvil: Anvil) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "escrowgrid.cli", "onchain", "deploy"],
-        env=env,
+        [*CLI, "onchain", "deploy"],
+        env={**os.environ, **_chain_env(anvil)},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    address = done.stdout.strip()
-    assert address.startswith("0x") and len(address) == 42
     assert ANVIL_KEY.removeprefix("0x") not in done.stdout + done.stderr
-    client = ChainClient.connect(anvil.url, ANVIL_KEY, address)
-    assert client.record_count() == 0
+    return done.stdout.strip()
+
+
+def test_deploy_prints_the_address_of_a_working_contract(anvil: Anvil) -> None:
+    address = _deploy(anvil)
+    assert address.startswith("0x") and len(address) == 42
+    assert ChainClient.connect(anvil.url, ANVIL_KEY, address).record_count() == 0
+
+
+def _server(database_url: str, tmp_path: Path, extra: dict[str, str]) -> ServerProcess:
+    env = {
+        "DATABASE_URL": database_url,
+        "ROOT_API_KEY": ROOT_KEY,
+        "ESCROWGRID_DATA_DIR": str(tmp_path / "data"),
+        "RATE_LIMIT_ENABLED": "false",
+        **extra,
+    }
+    return ServerProcess(env, tmp_path / "server.log").start()
+
+
+def _onchain_world(api: Api) -> tuple[Api, str]:
+    inst = api.institution()
+    admin = api.as_key(api.key(inst["id"])["apiKey"])
+    body: dict[str, Any] = {
+        "code": "CONSTR_ESCROW",
+        "name": "On chain",
+        "vertical": "CONSTRUCTION",
+        "region": "US",
+        "config": {
+            "currency": "USD",
+            "region": "US",
+            "onchain": {"enabled": True, "chainId": CHAIN_ID},
+        },
+    }
+    template = admin.ok(admin.post("/asset-templates", body), 201)
+    return admin, admin.asset(template["id"])["id"]
+
+
+def _positions(admin: Api, asset: str, count: int) -> list[str]:
+    ids = []
+    for _ in range(count):
+        pid = admin.position(asset)["id"]
+        assert admin.move(pid, "FUNDED").status_code == 200
+        ids.append(pid)
+    return ids
+
+
+def _log(database_url: str, ids: list[str]) -> dict[int, str]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT position, stream_id::text FROM events WHERE stream_id = ANY(%s::uuid[])", (ids,)
+        ).fetchall()
+    return dict(rows)
+
+
+def _published(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM onchain_outbox WHERE status = 'published'"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _until_published(database_url: str, count: int, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while _published(database_url) < count:
+        assert time.monotonic() < deadline, f"{_published(database_url)} of {count} published"
+        time.sleep(0.2)
+
+
+def _assert_mirrored(client: ChainClient, log: dict[int, str]) -> None:
+    on_chain = client.recorded_positions()
+    assert sorted(on_chain) == sorted(log)  # each eligible event exactly once
+    for pid in set(log.values()):  # per-position log order
+        mine = [p for p in on_chain if log[p] == pid]
+        assert mine == sorted(mine)
+    for position in random.sample(sorted(log), 3):
+        record = client.record(position)
+        assert record is not None and record.position_id == log[position]
+
+
+def test_commands_over_http_reach_the_chain_once_through_a_node_outage(
+    database_url: str, anvil: Anvil, tmp_path: Path
+) -> None:
+    address = _deploy(anvil)
+    env = {**_chain_env(anvil, address), "ONCHAIN_LEDGER_ENABLED": "true"}
+    server = _server(database_url, tmp_path, env)
+    try:
+        admin, asset = _onchain_world(Api(server.url, ROOT_KEY))
+        ids = _positions(admin, asset, 6)
+        anvil.stop()  # the node goes away mid-run; commands keep succeeding (queue mode)
+        ids += _positions(admin, asset, 6)
+        time.sleep(1)
+        anvil.start()
+        log = _log(database_url, ids)
+        _until_published(database_url, len(log))
+        assert ANVIL_KEY.removeprefix("0x") not in server.output()
+    finally:
+        server.stop()
+    _assert_mirrored(ChainClient.connect(anvil.url, ANVIL_KEY, address), log)
+
+
+def test_a_publisher_killed_mid_batch_again_and_again_still_mirrors_each_event_once(
+    database_url: str, anvil: Anvil, tmp_path: Path
+) -> None:
+    address = _deploy(anvil)
+    server = _server(database_url, tmp_path, {})  # no publisher inside: it runs alone below
+    try:
+        admin, asset = _onchain_world(Api(server.url, ROOT_KEY))
+        ids = _positions(admin, asset, 20)
+    finally:
+        server.stop()
+    log = _log(database_url, ids)
+    env = {**os.environ, "DATABASE_URL": database_url, **_chain_env(anvil, address)}
+    out = (tmp_path / "publisher.log").open("ab")
+    rng = random.Random(7)
+    for _ in range(6):
+        proc = subprocess.Popen([*CLI, "onchain", "run"], env=env, stdout=out, stderr=out)
+        time.sleep(rng.uniform(1.5, 3.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    proc = subprocess.Popen([*CLI, "onchain", "run"], env=env, stdout=out, stderr=out)
+    try:
+        _until_published(database_url, len(log))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        out.close()
+    _assert_mirrored(ChainClient.connect(anvil.url, ANVIL_KEY, address), log)
+    status = subprocess.run(
+        [*CLI, "onchain", "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert '"pending": 0' in status.stdout and '"failed": 0' in status.stdout
