@@ -463,4 +463,11 @@ CREATE TABLE onchain_outbox (
 
 CREATE INDEX onchain_outbox_by_position ON onchain_outbox (position_id, log_position);
 CREATE INDEX onchain_outbox_open ON onchain_outbox (log_position) WHERE status <> 'published';
-INSERT INTO schema_migrations (version, name, checksum) VALUES (61, '0061_onchain_outbox.sql', '4a41070c7cc4f38f925d7f41ce37329f46d196f59b2edbab760e8d23df241a1b');
+
+-- The sender's last word on the node (ONCHAIN_FAILURE_MODE=fail reads it before a command).
+CREATE TABLE onchain_health (
+    id         boolean     PRIMARY KEY DEFAULT true CHECK (id),
+    checked_at timestamptz NOT NULL,
+    reachable  boolean     NOT NULL
+);
+INSERT INTO schema_migrations (version, name, checksum) VALUES (61, '0061_onchain_outbox.sql', '05bf29093f6db285893b40de5ee00945a0ed96565c7852ab284e8c5ce2f71168');

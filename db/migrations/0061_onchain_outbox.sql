@@ -39,3 +39,10 @@ CREATE TABLE onchain_outbox (
 
 CREATE INDEX onchain_outbox_by_position ON onchain_outbox (position_id, log_position);
 CREATE INDEX onchain_outbox_open ON onchain_outbox (log_position) WHERE status <> 'published';
+
+-- The sender's last word on the node (ONCHAIN_FAILURE_MODE=fail reads it before a command).
+CREATE TABLE onchain_health (
+    id         boolean     PRIMARY KEY DEFAULT true CHECK (id),
+    checked_at timestamptz NOT NULL,
+    reachable  boolean     NOT NULL
+);

@@ -14,6 +14,7 @@ from escrowgrid.api.bodies import PositionBody, TransitionBody
 from escrowgrid.api.commanding import run
 from escrowgrid.api.errors import ERROR_RESPONSES
 from escrowgrid.api.history import position_history
+from escrowgrid.api.onchain import refuse_when_behind
 from escrowgrid.api.params import (
     ASSET,
     POSITION,
@@ -49,6 +50,7 @@ class PositionController(Controller):
     ) -> Response[PositionView]:
         iid = await acting_institution(services.pool, actor, data.institution_id)
         asset_id = named_id(data.asset_id, "assetId", ASSET)
+        await refuse_when_behind(services, asset_id=asset_id)
         return await run(
             request, services,
             lambda ctx: services.ledger.open_position(
@@ -117,6 +119,7 @@ class PositionController(Controller):
         data: TransitionBody,
     ) -> Response[PositionView]:
         pid = path_id(id, POSITION)
+        await refuse_when_behind(services, position_id=pid)
         return await run(
             request, services,
             lambda ctx: services.ledger.move_position(

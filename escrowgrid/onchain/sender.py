@@ -19,7 +19,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from escrowgrid.config import OnchainSettings
-from escrowgrid.onchain import metrics, queue
+from escrowgrid.onchain import gate, metrics, queue
 from escrowgrid.onchain.client import ChainClient, ChainEntry, ChainError
 from projections.runner import locks
 from projections.runner.connect import close_quietly, connect
@@ -81,9 +81,11 @@ class Sender:
     async def step(self, conn: AsyncConnection[Any]) -> bool:
         """Confirm what is in flight, then send one batch; True when something was sent."""
         client = await self._chain()
-        if client is not None:
+        head = None if client is None else await self._head(client)
+        if client is not None and head is not None:
             with contextlib.suppress(ChainError):  # a node away: the send below counts it
-                await self._confirm(conn, client)
+                await self._confirm(conn, client, head)
+        await conn.execute(gate.MARK, (head is not None,))
         rows = await queue.due(conn, self.settings.retry_batch_size)
         if rows:
             await self._send(conn, client, rows)
@@ -99,11 +101,15 @@ class Sender:
                 return None
         return self._client
 
-    async def _confirm(self, conn: AsyncConnection[Any], client: ChainClient) -> None:
+    async def _head(self, client: ChainClient) -> int | None:
+        try:
+            return await asyncio.to_thread(client.head)
+        except Exception as exc:
+            log.warning("onchain node unreachable", extra={"error": _safe(exc)})
+            return None
+
+    async def _confirm(self, conn: AsyncConnection[Any], client: ChainClient, head: int) -> None:
         flights = await queue.in_flight(conn, self.stale_seconds)
-        if not flights:
-            return
-        head = await asyncio.to_thread(client.head)
         for flight in flights:
             receipt = await asyncio.to_thread(client.receipt, flight.tx_hash)
             if receipt is None:
