@@ -470,4 +470,22 @@ CREATE TABLE onchain_health (
     checked_at timestamptz NOT NULL,
     reachable  boolean     NOT NULL
 );
-INSERT INTO schema_migrations (version, name, checksum) VALUES (61, '0061_onchain_outbox.sql', '05bf29093f6db285893b40de5ee00945a0ed96565c7852ab284e8c5ce2f71168');
+
+-- Ledger digests to anchor on chain every ONCHAIN_ANCHOR_INTERVAL events (the projection folds
+-- the digest of every event, as `ledger_digest` does, and queues one row per interval).
+CREATE TABLE onchain_digest (
+    id          boolean PRIMARY KEY DEFAULT true CHECK (id),
+    position    bigint  NOT NULL,
+    digest      bytea   NOT NULL,
+    event_count bigint  NOT NULL
+);
+
+CREATE TABLE onchain_anchors (
+    log_position bigint      PRIMARY KEY,
+    digest       bytea       NOT NULL,
+    status       text        NOT NULL DEFAULT 'pending'
+                             CHECK (status IN ('pending', 'sent', 'published')),
+    tx_hash      bytea,
+    sent_at      timestamptz
+);
+INSERT INTO schema_migrations (version, name, checksum) VALUES (61, '0061_onchain_outbox.sql', 'dddbbeb9b002a444f47af3dd29101901d93e2e169c41b50f4f00316e28c9dcff');

@@ -71,6 +71,7 @@ def _add_read_side(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     verify = sub.add_parser("verify", help="check hash chains, ledger digest and read models")
     verify.add_argument("--digest", metavar="POSITION:HASH", help="check a published digest")
     verify.add_argument("--export", metavar="FILE", help="also write the log as JSON lines")
+    verify.add_argument("--chain", action="store_true", help="also prove the on-chain anchors")
 
 
 def _read_side(args: argparse.Namespace, settings: Settings) -> int:
@@ -97,7 +98,10 @@ def _read_side(args: argparse.Namespace, settings: Settings) -> int:
             if command == "verify":
                 from escrowgrid.verify import main as verify_main
 
-                return verify_main(dsn, digest=args.digest, export_path=args.export, out=sys.stdout)
+                code = verify_main(dsn, digest=args.digest, export_path=args.export, out=sys.stdout)
+                if args.chain and code == 0:
+                    return onchain_commands.verify_chain(settings.onchain, dsn)
+                return code
             if command == "run":
                 return console.run(projection_runner(dsn, args.names, batch_size=args.batch_size))
             if command == "status":

@@ -46,3 +46,21 @@ CREATE TABLE onchain_health (
     checked_at timestamptz NOT NULL,
     reachable  boolean     NOT NULL
 );
+
+-- Ledger digests to anchor on chain every ONCHAIN_ANCHOR_INTERVAL events (the projection folds
+-- the digest of every event, as `ledger_digest` does, and queues one row per interval).
+CREATE TABLE onchain_digest (
+    id          boolean PRIMARY KEY DEFAULT true CHECK (id),
+    position    bigint  NOT NULL,
+    digest      bytea   NOT NULL,
+    event_count bigint  NOT NULL
+);
+
+CREATE TABLE onchain_anchors (
+    log_position bigint      PRIMARY KEY,
+    digest       bytea       NOT NULL,
+    status       text        NOT NULL DEFAULT 'pending'
+                             CHECK (status IN ('pending', 'sent', 'published')),
+    tx_hash      bytea,
+    sent_at      timestamptz
+);

@@ -84,6 +84,10 @@ class ChainClient:
             address=Web3.to_checksum_address(address), abi=self._artifact.abi
         )
 
+    def has_code(self) -> bool:
+        """Whether the contract address holds code on this node's chain."""
+        return len(self.w3.eth.get_code(self.contract.address)) > 0
+
     def chain_id(self) -> int:
         return int(self.w3.eth.chain_id)
 

@@ -81,3 +81,23 @@ async def _database_command(args: argparse.Namespace, dsn: str, out: TextIO) -> 
         for key, value in shown.items():
             print(f"{key:22} {value}", file=out)
     return 0
+
+
+def verify_chain(settings: OnchainSettings, dsn: str, out: TextIO = sys.stdout) -> int:
+    """Read the anchors back from the contract and prove the log up to each one unchanged."""
+    from escrowgrid.onchain.anchors import check_anchors
+    from escrowgrid.onchain.publisher import client_for
+    from projections.runner.connect import connect
+
+    async def check() -> tuple[int, list[str]]:
+        conn = await connect(dsn, "escrowgrid-verify-chain")
+        try:
+            return await check_anchors(conn, client_for(settings)())
+        finally:
+            await conn.close()
+
+    proved, problems = asyncio.run(check())
+    for problem in problems:
+        print(f"chain: {problem}", file=out)
+    print(f"chain: {proved} anchor(s) on chain match the log", file=out)
+    return 1 if problems else 0

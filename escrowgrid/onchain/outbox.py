@@ -15,6 +15,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from escrowgrid.domain.templates import config_onchain
+from escrowgrid.eventlog.hashing import GENESIS, digest_step
 from projections.framework.base import Projection, Target
 from projections.framework.feed import LogEvent
 from projections.framework.payloads import (
@@ -40,16 +41,27 @@ _ASSETS = (
 _POSITIONS = "SELECT position_id::text FROM {onchain_positions} WHERE position_id = ANY(%s::uuid[])"
 
 
+_TOPICS = frozenset({TEMPLATE_DEFINED, ASSET_REGISTERED, POSITION_CREATED, POSITION_MOVED})
+
+
 class OutboxProjection(Projection):
     """Queue rows for the positions of templates with `config.onchain.enabled` on our chain."""
 
     name = NAME
-    tables = ("onchain_templates", "onchain_assets", "onchain_positions", "onchain_outbox")
-    topics = frozenset({TEMPLATE_DEFINED, ASSET_REGISTERED, POSITION_CREATED, POSITION_MOVED})
+    tables = (
+        "onchain_templates",
+        "onchain_assets",
+        "onchain_positions",
+        "onchain_outbox",
+        "onchain_digest",
+        "onchain_anchors",
+    )
+    topics = None  # every event: the anchored digest folds them all
     wants_hash = True
 
-    def __init__(self, chain_id: int | None) -> None:
+    def __init__(self, chain_id: int | None, anchor_interval: int = 0) -> None:
         self.chain_id = chain_id
+        self.anchor_interval = anchor_interval
 
     async def write(
         self, conn: AsyncConnection[Any], target: Target, plan: Sequence[LogEvent]
@@ -72,6 +84,8 @@ class OutboxProjection(Projection):
             "onchain_outbox": [],
         }
         for event in plan:
+            if event.topic not in _TOPICS:
+                continue
             payload = event.payload
             if event.topic == TEMPLATE_DEFINED:
                 enabled, chain = config_onchain(json.loads(plain_json(payload.config) or "{}"))
@@ -104,10 +118,30 @@ class OutboxProjection(Projection):
                 positions.add(event.stream_id)
                 rows["onchain_positions"].append((event.stream_id, owner))
                 rows["onchain_outbox"].append(_queued(event, "POSITION_CREATED"))
-            elif event.stream_id in positions:
+            elif event.topic == POSITION_MOVED and event.stream_id in positions:
                 rows["onchain_outbox"].append(_queued(event, "POSITION_STATE_CHANGED"))
         for table, values in rows.items():
             await _insert(conn, target, table, values)
+        if self.anchor_interval:
+            await self._anchor(conn, target, plan)
+
+    async def _anchor(
+        self, conn: AsyncConnection[Any], target: Target, plan: Sequence[LogEvent]
+    ) -> None:
+        if not plan:
+            return
+        cur = await conn.execute(target.sql(_DIGEST))
+        row = await cur.fetchone()
+        digest, count = (GENESIS, 0) if row is None else (bytes(row[0]), int(row[1]))
+        anchors: list[tuple[object, ...]] = []
+        for event in plan:
+            assert event.hash is not None
+            digest = digest_step(digest, event.position, event.hash)
+            count += 1
+            if count % self.anchor_interval == 0:
+                anchors.append((event.position, digest))
+        await conn.execute(target.sql(_DIGEST_WRITE), (plan[-1].position, digest, count))
+        await _insert(conn, target, "onchain_anchors", anchors)
 
 
 def _queued(event: LogEvent, kind: str) -> tuple[object, ...]:
@@ -127,7 +161,14 @@ async def _known(
     return {row[0]: row[1] for row in await cur.fetchall()}
 
 
+_DIGEST = "SELECT digest, event_count FROM {onchain_digest} WHERE id"
+_DIGEST_WRITE = """
+INSERT INTO {onchain_digest} (id, position, digest, event_count) VALUES (true, %s, %s, %s)
+ON CONFLICT (id) DO UPDATE
+SET position = excluded.position, digest = excluded.digest, event_count = excluded.event_count
+"""
 _COLUMNS = {
+    "onchain_anchors": "log_position, digest",
     "onchain_templates": "template_id, chain_id",
     "onchain_assets": "asset_id, template_id",
     "onchain_positions": "position_id, template_id",

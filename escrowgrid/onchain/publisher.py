@@ -25,6 +25,10 @@ def client_for(settings: OnchainSettings) -> Callable[[], ChainClient]:
         )
         if settings.chain_id is not None and client.chain_id() != settings.chain_id:
             raise ChainError(f"the node's chain id is not ONCHAIN_CHAIN_ID={settings.chain_id}")
+        if (
+            not client.has_code()
+        ):  # a call to an address without code "succeeds" and records nothing
+            raise ChainError(f"no contract at ONCHAIN_CONTRACT_ADDRESS={settings.contract_address}")
         return client
 
     return connect
@@ -45,7 +49,7 @@ class Publisher:
     ) -> None:
         self.outbox = ProjectionRunner(
             dsn,
-            [OutboxProjection(settings.chain_id)],
+            [OutboxProjection(settings.chain_id, settings.anchor_interval)],
             poll_interval=poll_interval,
             lock_interval=lock_interval,
             application_name=f"escrowgrid-onchain-outbox:{os.getpid()}",

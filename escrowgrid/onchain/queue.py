@@ -72,6 +72,38 @@ FROM onchain_outbox
 """
 
 
+_ANCHOR_DUE = """
+SELECT log_position, digest FROM onchain_anchors
+WHERE status = 'pending' OR (status = 'sent' AND sent_at < now() - make_interval(secs => %s))
+ORDER BY log_position LIMIT 1
+"""
+_ANCHOR_SENT = """
+UPDATE onchain_anchors SET status = 'sent', tx_hash = %s, sent_at = now() WHERE log_position = %s
+"""
+_ANCHORS_IN_FLIGHT = "SELECT log_position, tx_hash FROM onchain_anchors WHERE status = 'sent'"
+_ANCHOR_PUBLISHED = "UPDATE onchain_anchors SET status = 'published' WHERE log_position = %s"
+
+
+async def anchor_due(conn: AsyncConnection[Any], stale_seconds: float) -> tuple[int, bytes] | None:
+    """The next anchor to send (pending, or sent long ago and never confirmed)."""
+    cur = await conn.execute(_ANCHOR_DUE, (stale_seconds,))
+    row = await cur.fetchone()
+    return None if row is None else (int(row[0]), bytes(row[1]))
+
+
+async def anchor_sent(conn: AsyncConnection[Any], log_position: int, tx_hash: bytes) -> None:
+    await conn.execute(_ANCHOR_SENT, (tx_hash, log_position))
+
+
+async def anchors_in_flight(conn: AsyncConnection[Any]) -> list[tuple[int, bytes]]:
+    cur = await conn.execute(_ANCHORS_IN_FLIGHT)
+    return [(int(r[0]), bytes(r[1])) for r in await cur.fetchall()]
+
+
+async def anchor_published(conn: AsyncConnection[Any], log_position: int) -> None:
+    await conn.execute(_ANCHOR_PUBLISHED, (log_position,))
+
+
 @dataclass(frozen=True, slots=True)
 class Queued:
     log_position: int

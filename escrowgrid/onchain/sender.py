@@ -89,8 +89,28 @@ class Sender:
         rows = await queue.due(conn, self.settings.retry_batch_size)
         if rows:
             await self._send(conn, client, rows)
+        anchored = head is not None and client is not None and await self._anchor(conn, client)
         await self._measure(conn)
-        return bool(rows)
+        return bool(rows) or anchored
+
+    async def _anchor(self, conn: AsyncConnection[Any], client: ChainClient) -> bool:
+        """Confirm anchors in flight, send the next one; True when one was sent."""
+        for log_position, tx_hash in await queue.anchors_in_flight(conn):
+            with contextlib.suppress(ChainError):
+                receipt = await asyncio.to_thread(client.receipt, tx_hash)
+                if receipt is not None and receipt.succeeded:
+                    await queue.anchor_published(conn, log_position)
+        due = await queue.anchor_due(conn, self.stale_seconds)
+        if due is None:
+            return False
+        try:
+            tx_hash = await asyncio.to_thread(client.anchor, *due)
+        except ChainError as exc:
+            self._client = None
+            log.warning("onchain anchor failed", extra={"logPosition": due[0], "error": str(exc)})
+            return False
+        await queue.anchor_sent(conn, due[0], tx_hash)
+        return True
 
     async def _chain(self) -> ChainClient | None:
         if self._client is None:

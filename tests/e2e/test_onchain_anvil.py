@@ -39,6 +39,7 @@ def _chain_env(anvil: Anvil, address: str | None = None) -> dict[str, str]:
         "ONCHAIN_RETRY_DELAY_MS": "100",
         "ONCHAIN_MAX_RETRIES": "100",
         "ONCHAIN_RETRY_BATCH_SIZE": "4",
+        "ONCHAIN_ANCHOR_INTERVAL": "7",
     }
     if address:
         env["ONCHAIN_CONTRACT_ADDRESS"] = address
@@ -195,6 +196,30 @@ def test_a_publisher_killed_mid_batch_again_and_again_still_mirrors_each_event_o
         check=True,
     )
     assert '"pending": 0' in status.stdout and '"failed": 0' in status.stdout
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+    assert row is not None
+    anchors = row[0] // 7
+    deadline = time.monotonic() + 60
+    client = ChainClient.connect(anvil.url, ANVIL_KEY, address)
+    proc = subprocess.Popen([*CLI, "onchain", "run"], env=env)
+    try:
+        while len(client.anchors()) < anchors:
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    verified = subprocess.run(
+        [*CLI, "verify", "--chain"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert f"chain: {anchors} anchor(s) on chain match the log" in verified.stdout
 
 
 def test_fail_mode_refuses_on_chain_commands_with_503_while_the_node_is_away(

@@ -233,3 +233,47 @@ def test_confirmations_and_a_dropped_receipt_requeues(database_url: str, chain: 
         assert chain.client().recorded_positions() == expected
 
     asyncio.run(body())
+
+
+def test_the_ledger_digest_is_anchored_every_interval_and_verifies(
+    database_url: str, chain: Chain
+) -> None:
+    from escrowgrid.onchain.anchors import check_anchors
+
+    async def body() -> None:
+        async with open_ledger(database_url) as r:
+            await _world(r, chain.chain_id)
+        settings = _settings(chain, anchor_interval=4)
+        publisher = Publisher(
+            database_url, settings, client=chain.client, poll_interval=0.05, lock_interval=0.1
+        )
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            cur = await conn.execute("SELECT count(*) FROM events")
+            row = await cur.fetchone()
+            assert row is not None
+            expected = row[0] // 4
+
+            async def anchored() -> bool:
+                cur = await conn.execute(
+                    "SELECT count(*) FROM onchain_anchors WHERE status = 'published'"
+                )
+                found = await cur.fetchone()
+                return found is not None and found[0] == expected
+
+            await publisher.start()
+            try:
+                await _until(anchored)
+            finally:
+                await publisher.stop()
+            proved, problems = await check_anchors(conn, chain.client())
+            assert (proved, problems) == (expected, [])
+            # a changed digest on chain is named (the owner anchors a wrong one at a new position)
+            cur = await conn.execute("SELECT max(position) FROM events")
+            last = await cur.fetchone()
+            assert last is not None
+            client = chain.client()
+            client.w3.eth.wait_for_transaction_receipt(client.anchor(last[0], b"\x07" * 32))  # type: ignore[arg-type]
+            proved, problems = await check_anchors(conn, client)
+            assert len(problems) == 1 and "differs" in problems[0]
+
+    asyncio.run(body())
