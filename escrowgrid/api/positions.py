@@ -34,6 +34,7 @@ from escrowgrid.api.scoping import (
 )
 from escrowgrid.api.services import Services
 from escrowgrid.application.context import Actor
+from escrowgrid.onchain.records import OnchainRecords, records_of
 from escrowgrid.queries.as_of import position_as_of
 from projections.framework.shapes import Page
 from projections.positions import queries
@@ -128,6 +129,15 @@ class PositionController(Controller):
             ),
             views.position,
         )  # fmt: skip
+
+    @get("/{id:str}/onchain", responses=ERROR_RESPONSES, operation_id="getPositionOnchain")
+    async def onchain(
+        self, actor: Actor, conn: AsyncConnection[Any], id: str
+    ) -> Response[OnchainRecords]:
+        """The position's events on the chain: transaction, block and status of each."""
+        pid = path_id(id, POSITION)
+        await visible(conn, actor, POSITION, pid)
+        return answer(await records_of(conn, pid))
 
     @get("/{id:str}/history", responses=ERROR_RESPONSES, operation_id="getPositionHistory")
     async def history(

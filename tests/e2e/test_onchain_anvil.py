@@ -154,7 +154,17 @@ def test_commands_over_http_reach_the_chain_once_through_a_node_outage(
         anvil.start()
         log = _log(database_url, ids)
         _until_published(database_url, len(log))
-        assert ANVIL_KEY.removeprefix("0x") not in server.output()
+        shown = admin.ok(admin.get(f"/positions/{ids[0]}/onchain"))
+        assert [r["status"] for r in shown["records"]] == ["published", "published"]
+        assert all(r["txHash"].startswith("0x") and r["blockNumber"] for r in shown["records"])
+        api = Api(server.url, ROOT_KEY)
+        stranger = api.as_key(api.key(api.institution("Other Bank")["id"])["apiKey"])
+        assert stranger.get(f"/positions/{ids[0]}/onchain").status_code == 403
+        unknown = "00000000-0000-4000-8000-000000000000"
+        assert admin.get(f"/positions/{unknown}/onchain").status_code == 404
+        metrics = api.get("/metrics").text
+        assert "escrowgrid_onchain_published_total" in metrics
+        assert ANVIL_KEY.removeprefix("0x") not in server.output() + metrics
     finally:
         server.stop()
     _assert_mirrored(ChainClient.connect(anvil.url, ANVIL_KEY, address), log)
