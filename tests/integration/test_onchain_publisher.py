@@ -277,3 +277,44 @@ def test_the_ledger_digest_is_anchored_every_interval_and_verifies(
             assert len(problems) == 1 and "differs" in problems[0]
 
     asyncio.run(body())
+
+
+def test_fail_mode_refuses_when_the_publisher_is_behind_its_bound(
+    database_url: str, chain: Chain
+) -> None:
+    from escrowgrid.config import OnchainFailureMode
+    from escrowgrid.onchain import gate
+
+    async def body() -> None:
+        from projections.runner.runner import ProjectionRunner
+
+        expected = await _queue(database_url, chain.chain_id)
+        models = ProjectionRunner(database_url, lock_interval=0.1)  # the gate reads them
+        await models.start()
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            cur = await conn.execute("SELECT position_id FROM onchain_positions LIMIT 1")
+            row = await cur.fetchone()
+            assert row is not None
+            pid = row[0]
+
+            async def projected() -> bool:
+                cur = await conn.execute("SELECT 1 FROM positions WHERE id = %s", (pid,))
+                return await cur.fetchone() is not None
+
+            try:
+                await _until(projected)
+            finally:
+                await models.stop()
+            await conn.execute(gate.MARK, (True,))  # the sender reached the node just now
+            fail = OnchainFailureMode.FAIL
+            tight = _settings(chain, failure_mode=fail, max_lag_events=len(expected) - 1)
+            with pytest.raises(gate.ChainBehind, match="events behind"):
+                await gate.check(conn, tight, position_id=pid)
+            roomy = _settings(chain, failure_mode=fail, max_lag_events=len(expected) + 100)
+            await gate.check(conn, roomy, position_id=pid)
+            await gate.check(conn, _settings(chain, max_lag_events=0), position_id=pid)  # queue
+            await conn.execute(gate.MARK, (False,))
+            with pytest.raises(gate.ChainBehind, match="cannot reach"):
+                await gate.check(conn, roomy, position_id=pid)
+
+    asyncio.run(body())
