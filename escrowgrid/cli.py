@@ -157,9 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "onchain":
             if args.onchain_command == "deploy":
                 return onchain_commands.deploy(settings.onchain)
+            from escrowgrid.migrations import migrate
             from escrowgrid.serve import database_for
 
             with database_for(settings) as dsn:
+                migrate(dsn)
                 return onchain_commands.run(args, settings.onchain, dsn)
         if args.command in ("projections", "verify"):
             return _read_side(args, settings)
