@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid.application.ledger import Ledger
 from escrowgrid.application.postgres_store import PostgresEventStore
+from escrowgrid.config import OnchainSettings
 from escrowgrid.database import open_pool
 from escrowgrid.eventlog.appender import Appender
 from escrowgrid.eventlog.loader import StreamLoader
@@ -79,6 +80,7 @@ def build(
     projections_inline: bool = False,
     read_your_writes: bool = False,
     idempotency_retention: bool = False,
+    onchain: OnchainSettings | None = None,
 ) -> Running:
     """Wire everything for `dsn` without I/O; `start` opens and starts it."""
     pool = open_pool(dsn, min_size=pool_size.min_size, max_size=pool_size.max_size)
@@ -90,6 +92,10 @@ def build(
         running.follow(ProjectionRunner(dsn))
     if idempotency_retention:
         running.follow(IdempotencyRetention(pool))
+    if onchain is not None and onchain.enabled:
+        from escrowgrid.onchain.publisher import Publisher  # web3 is an extra: only when enabled
+
+        running.follow(Publisher(dsn, onchain))
     if read_your_writes:
         running.waiter = ProjectionWaiter()
     return running

@@ -10,6 +10,7 @@ from escrowgrid import jsonlog
 from escrowgrid.config import ConfigError, Settings, load_settings
 from escrowgrid.embedded_pg import EmbeddedPostgresError
 from escrowgrid.migrations import MigrationError
+from escrowgrid.onchain import commands as onchain_commands
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,9 +68,11 @@ def _add_read_side(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     live = proj_sub.add_parser("bench-live", help="commit-to-visible lag under a write load")
     live.add_argument("--seconds", type=float, default=20.0, help="duration of the load")
     live.add_argument("--writers", type=int, default=16, help="concurrent commands in flight")
+    onchain_commands.add_parser(sub)
     verify = sub.add_parser("verify", help="check hash chains, ledger digest and read models")
     verify.add_argument("--digest", metavar="POSITION:HASH", help="check a published digest")
     verify.add_argument("--export", metavar="FILE", help="also write the log as JSON lines")
+    verify.add_argument("--chain", action="store_true", help="also prove the on-chain anchors")
 
 
 def _read_side(args: argparse.Namespace, settings: Settings) -> int:
@@ -96,7 +99,10 @@ def _read_side(args: argparse.Namespace, settings: Settings) -> int:
             if command == "verify":
                 from escrowgrid.verify import main as verify_main
 
-                return verify_main(dsn, digest=args.digest, export_path=args.export, out=sys.stdout)
+                code = verify_main(dsn, digest=args.digest, export_path=args.export, out=sys.stdout)
+                if args.chain and code == 0:
+                    return onchain_commands.verify_chain(settings.onchain, dsn)
+                return code
             if command == "run":
                 return console.run(projection_runner(dsn, args.names, batch_size=args.batch_size))
             if command == "status":
@@ -153,6 +159,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(run_http_bench(http_config, settings.data_dir / "bench"))
             return 0
+        if args.command == "onchain":
+            if args.onchain_command == "deploy":
+                return onchain_commands.deploy(settings.onchain)
+            from escrowgrid.migrations import migrate
+            from escrowgrid.serve import database_for
+
+            with database_for(settings) as dsn:
+                migrate(dsn)
+                return onchain_commands.run(args, settings.onchain, dsn)
         if args.command in ("projections", "verify"):
             return _read_side(args, settings)
     except (MigrationError, EmbeddedPostgresError) as exc:

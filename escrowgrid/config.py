@@ -41,6 +41,9 @@ class OnchainSettings(msgspec.Struct, frozen=True):
     retry_delay_ms: int = 5000
     retry_worker_enabled: bool = True
     retry_batch_size: int = 10
+    confirmations: int = 1  # blocks, counting the one holding the record
+    max_lag_events: int = 1000  # failure mode `fail`: refuse on-chain commands beyond this
+    anchor_interval: int = 1000  # events between ledger digests anchored on chain; 0: none
 
 
 class RateLimitSettings(msgspec.Struct, frozen=True):
@@ -195,6 +198,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retry_delay_ms=r.get("ONCHAIN_RETRY_DELAY_MS", _int_parser(0), 5000),
         retry_worker_enabled=r.get("ONCHAIN_RETRY_WORKER_ENABLED", _bool, True),
         retry_batch_size=r.get("ONCHAIN_RETRY_BATCH_SIZE", _int_parser(1, 10_000), 10),
+        confirmations=r.get("ONCHAIN_CONFIRMATIONS", _int_parser(1, 1000), 1),
+        max_lag_events=r.get("ONCHAIN_MAX_LAG_EVENTS", _int_parser(0), 1000),
+        anchor_interval=r.get("ONCHAIN_ANCHOR_INTERVAL", _int_parser(0), 1000),
     )
     if onchain.enabled:
         for name, value in (

@@ -20,6 +20,9 @@ if ! command -v promtool >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
     || echo "tests/run.sh: could not install promtool (apt-get install prometheus)" >&2
 fi
 
+echo "== npm (the pinned Solidity compiler and the anvil node of the on-chain tests)"
+(cd escrowgrid/onchain/contract && npm ci --no-audit --no-fund --silent)
+
 echo "== ruff"
 .venv/bin/ruff check escrowgrid projections tests
 .venv/bin/ruff format --check escrowgrid projections tests

@@ -14,6 +14,7 @@ from escrowgrid.api.bodies import PositionBody, TransitionBody
 from escrowgrid.api.commanding import run
 from escrowgrid.api.errors import ERROR_RESPONSES
 from escrowgrid.api.history import PositionHistory, position_history
+from escrowgrid.api.onchain import refuse_when_behind
 from escrowgrid.api.params import (
     ASSET,
     POSITION,
@@ -34,6 +35,7 @@ from escrowgrid.api.scoping import (
 from escrowgrid.api.services import Services
 from escrowgrid.application.context import Actor
 from escrowgrid.domain import PositionState
+from escrowgrid.onchain.records import OnchainRecords, records_of
 from escrowgrid.queries.as_of import position_as_of
 from projections.framework.shapes import Page
 from projections.positions import queries
@@ -50,6 +52,7 @@ class PositionController(Controller):
     ) -> Response[PositionView]:
         iid = await acting_institution(services.pool, actor, data.institution_id)
         asset_id = named_id(data.asset_id, "assetId", ASSET)
+        await refuse_when_behind(services, asset_id=asset_id)
         return await run(
             request, services,
             lambda ctx: services.ledger.open_position(
@@ -120,6 +123,7 @@ class PositionController(Controller):
         data: TransitionBody,
     ) -> Response[PositionView]:
         pid = path_id(id, POSITION)
+        await refuse_when_behind(services, position_id=pid)
         return await run(
             request, services,
             lambda ctx: services.ledger.move_position(
@@ -128,6 +132,15 @@ class PositionController(Controller):
             ),
             views.position,
         )  # fmt: skip
+
+    @get("/{id:str}/onchain", responses=ERROR_RESPONSES, operation_id="getPositionOnchain")
+    async def onchain(
+        self, actor: Actor, conn: AsyncConnection[Any], id: str
+    ) -> Response[OnchainRecords]:
+        """The position's events on the chain: transaction, block and status of each."""
+        pid = path_id(id, POSITION)
+        await visible(conn, actor, POSITION, pid)
+        return answer(await records_of(conn, pid))
 
     @get("/{id:str}/history", responses=ERROR_RESPONSES, operation_id="getPositionHistory")
     async def history(

@@ -42,6 +42,7 @@ class Services:
             projections_inline=settings.projections_inline,
             read_your_writes=True,
             idempotency_retention=True,
+            onchain=settings.onchain,
         )
         auth_failures = AuthFailureLog(running.pool)
         refusals = RefusalLog(running.pool)

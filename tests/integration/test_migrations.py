@@ -121,7 +121,7 @@ def test_an_install_with_creation_steps_keeps_live_equal_to_a_rebuild(
             " SELECT position_id, 1, id, NULL, 'CREATED', at FROM ledger_events"
             " WHERE kind = 'POSITION_CREATED'"
         )
-    assert migrations.migrate(empty_db) == ["0060_lifecycle_transitions_only.sql"]
+    assert migrations.migrate(empty_db)[0] == "0060_lifecycle_transitions_only.sql"
     with psycopg.connect(empty_db) as conn:
         steps = conn.execute("SELECT from_state, to_state FROM position_lifecycle").fetchall()
         assert steps == [("CREATED", "FUNDED")] * 3
