@@ -123,7 +123,7 @@ def test_the_scrape_sees_every_figure_the_alerts_and_dashboard_use(stack: Stack)
     dashboard = json.loads((REPO / "deploy/grafana/escrowgrid-dashboard.json").read_text())
     queries += [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     names = {n for q in queries for n in re.findall(r"\b([a-z_]+)(?=\{|\[)", q)}
-    names -= {"up", "escrowgrid_onchain_publish_failures_total"}  # Prometheus's; the publisher's
+    names -= {"up", "escrowgrid_onchain_failed_total"}  # Prometheus's; the publisher's
     exposed = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
     assert names <= exposed, names - exposed
     check(f"[x] /metrics/prometheus with the bearer root key: {sorted(names)} exposed")
