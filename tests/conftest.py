@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.api import Api
-from tests.support.cluster import PgCluster
+from tests.support.cluster import PgCluster, served_database
 from tests.support.server import ServerProcess
 
 ROOT_KEY = "test-root-key-0123456789abcdef"
@@ -34,20 +34,8 @@ def api_server(
     cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     """One service for a whole test module, on its own database (tests isolate by institution)."""
-    name = cluster.new_database()
-    folder = tmp_path_factory.mktemp("api")
-    proc = ServerProcess(
-        {
-            "DATABASE_URL": cluster.dsn(name),
-            "ROOT_API_KEY": ROOT_KEY,
-            "ESCROWGRID_DATA_DIR": str(folder / "data"),
-            "RATE_LIMIT_ENABLED": "false",
-        },
-        folder / "server.log",
-    ).start()
-    yield proc
-    proc.stop()
-    cluster.drop_database(name)
+    with served_database(cluster, tmp_path_factory.mktemp("api"), ROOT_KEY) as (proc, _):
+        yield proc
 
 
 @pytest.fixture(scope="module")

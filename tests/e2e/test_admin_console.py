@@ -18,7 +18,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support.cluster import PgCluster
+from tests.support.cluster import PgCluster, served_database
 from tests.support.server import REPO, ServerProcess
 
 CONSOLE = REPO / "admin-console"
@@ -43,20 +43,8 @@ pytestmark = pytest.mark.skipif(
 def console_server(
     cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServerProcess, str]]:
-    name = cluster.new_database()
-    folder = tmp_path_factory.mktemp("console")
-    proc = ServerProcess(
-        {
-            "DATABASE_URL": cluster.dsn(name),
-            "ROOT_API_KEY": ROOT_KEY,
-            "ESCROWGRID_DATA_DIR": str(folder / "data"),
-            "RATE_LIMIT_ENABLED": "false",
-        },
-        folder / "server.log",
-    ).start()
-    yield proc, cluster.pg.admin_dsn(name)
-    proc.stop()
-    cluster.drop_database(name)
+    with served_database(cluster, tmp_path_factory.mktemp("console"), ROOT_KEY) as (proc, name):
+        yield proc, cluster.pg.admin_dsn(name)
 
 
 def _node(script: str, env: dict[str, str]) -> str:

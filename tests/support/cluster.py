@@ -5,12 +5,15 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 
 from escrowgrid import migrations
 from escrowgrid.embedded_pg import EmbeddedPostgres
+from tests.support.server import ServerProcess
 
 TEMPLATE_DB = "escrowgrid_template"
 _counter = itertools.count(1)
@@ -64,3 +67,25 @@ class PgCluster:
 
     def stop(self) -> None:
         self.pg.destroy()
+
+
+@contextmanager
+def served_database(
+    cluster: PgCluster, folder: Path, root_key: str
+) -> Iterator[tuple[ServerProcess, str]]:
+    """A real service on a fresh migrated database of its own: (the server, the database name)."""
+    name = cluster.new_database()
+    proc = ServerProcess(
+        {
+            "DATABASE_URL": cluster.dsn(name),
+            "ROOT_API_KEY": root_key,
+            "ESCROWGRID_DATA_DIR": str(folder / "data"),
+            "RATE_LIMIT_ENABLED": "false",
+        },
+        folder / "server.log",
+    ).start()
+    try:
+        yield proc, name
+    finally:
+        proc.stop()
+        cluster.drop_database(name)
