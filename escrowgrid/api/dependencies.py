@@ -38,8 +38,11 @@ async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
 
 
 async def provide_conn(services: Services) -> AsyncIterator[AsyncConnection[Any]]:
-    """A pooled connection for the handler's reads, back in the pool once it has answered."""
-    async with services.pool.connection() as conn:
+    """A pooled connection for the handler's reads, back in the pool once it has answered.
+
+    On the replica when one is configured and may serve the query (services.read_pool).
+    """
+    async with services.read_pool().connection() as conn:
         yield conn
 
 

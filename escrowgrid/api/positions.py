@@ -96,7 +96,7 @@ class PositionController(Controller):
         # and holding one of the pool's meanwhile could starve them under load.
         pid = path_id(id, POSITION)
         if as_of is None:
-            async with services.pool.connection() as conn:
+            async with services.read_pool().connection() as conn:
                 found = await visible_or_404(queries.get_position(conn, pid), actor, POSITION)
             return answer(found)
         at = query_time(as_of, "asOf")

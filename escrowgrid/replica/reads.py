@@ -1,0 +1,60 @@
+"""Where a query goes (the replica when it may, else the primary) and a command's wait for it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from escrowgrid.replica import wal
+from escrowgrid.replica.metrics import instruments
+from escrowgrid.replica.monitor import ReplicaMonitor
+
+
+class ReplicaReads:
+    """The replica's pool and monitor beside the primary's pool; started and stopped as one."""
+
+    def __init__(
+        self, primary: AsyncConnectionPool, replica: AsyncConnectionPool, monitor: ReplicaMonitor
+    ) -> None:
+        self.primary = primary
+        self.replica = replica
+        self.monitor = monitor
+
+    def pool(self) -> AsyncConnectionPool:
+        """The pool for one query: the replica's while it is fresh enough, else the primary's."""
+        reason = self.monitor.refusal()
+        if reason is None:
+            instruments().reads.labels("replica", "").inc()
+            return self.replica
+        instruments().reads.labels("primary", reason.value).inc()
+        return self.primary
+
+    async def confirm(self) -> None:
+        """After a command is visible on the primary: wait (bounded) until the replica has it.
+
+        On a timeout the command still answers; this process's queries use the primary until
+        the replica catches up. A replica seen down costs no wait (see monitor.py, WARM_UP).
+        """
+        if not self.monitor.connected:
+            return
+        lsn = await wal.mark(self.primary)
+        metrics = instruments()
+        started = time.monotonic()
+        replayed = await self.monitor.wait_replayed(lsn, self.monitor.max_lag)
+        metrics.wait_seconds.observe(time.monotonic() - started)
+        if not replayed:
+            metrics.wait_timeouts.inc()
+            self.monitor.require(lsn)
+
+    def status(self) -> dict[str, Any]:
+        return self.monitor.status()
+
+    async def start(self) -> None:
+        await self.replica.open(wait=False)  # a replica down at start-up: the primary serves
+        await self.monitor.start()
+
+    async def stop(self) -> None:
+        await self.monitor.stop()
+        await self.replica.close()
