@@ -163,6 +163,7 @@ class ReplicaMonitor:
                         self._conninfo, autocommit=True, application_name=app
                     )
                     self._advance(await wal.replayed(conn))
+                    await wal.check_standby_of(conn, self._primary)
                     # Pooled connections opened before an outage are broken: replace them
                     # before any query is routed here again.
                     await self._replica_pool.check()

@@ -23,6 +23,9 @@ _FLUSHED = "SELECT (pg_current_wal_flush_lsn() - '0/0')::int8"
 # NULL on a server that is not (or no longer) a standby: a promoted replica has diverged.
 _REPLAYED = "SELECT CASE WHEN pg_is_in_recovery() THEN (pg_last_wal_replay_lsn() - '0/0')::int8 END"
 
+# Which cluster and database a connection reaches: a standby's equal its primary's.
+_IDENTITY = "SELECT system_identifier, current_database() FROM pg_control_system()"
+
 
 class NotAStandby(Exception):
     """The replica URL names a server that is not replaying a primary's WAL."""
@@ -42,6 +45,24 @@ async def flushed(primary: AsyncConnectionPool) -> int:
         row = await (await conn.execute(_FLUSHED)).fetchone()
     assert row is not None
     return int(row[0])
+
+
+async def check_standby_of(replica: AsyncConnection[Any], primary: AsyncConnectionPool) -> None:
+    """NotAStandby unless `replica` replays `primary`'s cluster and reaches the same database.
+
+    LSNs of another cluster mean nothing here, and another database would answer other rows.
+    """
+    row = await (await replica.execute(_IDENTITY)).fetchone()
+    async with primary.connection() as conn:
+        expected = await (await conn.execute(_IDENTITY)).fetchone()
+    if row is None or expected is None or row[0] != expected[0]:
+        raise NotAStandby(
+            "DATABASE_REPLICA_URL names a server that is not a standby of the primary"
+        )
+    if row[1] != expected[1]:
+        raise NotAStandby(
+            f"DATABASE_REPLICA_URL names database {row[1]!r}, the primary's is {expected[1]!r}"
+        )
 
 
 async def replayed(replica: AsyncConnection[Any]) -> int:

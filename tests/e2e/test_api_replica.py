@@ -239,3 +239,27 @@ def test_replica_down_queries_use_the_primary_then_the_replica_again(
     pair.start_standby()
     _wait_until(lambda: _replica(server)["servingReads"], "the replica serves queries again")
     _served_by_the_replica(api, pair)
+
+
+def test_a_replica_url_that_names_no_standby_is_never_read(
+    pair: StreamingPair, tmp_path: Path
+) -> None:
+    """The primary's own URL as the replica: not in recovery, so reported down, never used."""
+    proc = ServerProcess(
+        {
+            "DATABASE_URL": pair.primary.dsn,
+            "DATABASE_REPLICA_URL": pair.primary.dsn,
+            "ROOT_API_KEY": ROOT_KEY,
+            "ESCROWGRID_DATA_DIR": str(tmp_path / "data"),
+        },
+        tmp_path / "server.log",
+    ).start()
+    try:
+        _wait_until(lambda: "error" in _replica(proc), "/ready names the problem")
+        replica = _replica(proc)
+        assert replica["state"] == "down" and replica["servingReads"] is False
+        assert "not a standby" in replica["error"]
+        _every_command_then_its_read(Api(proc.url, ROOT_KEY))
+        assert _replica_reads(proc) == 0
+    finally:
+        proc.stop()
