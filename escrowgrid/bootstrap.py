@@ -117,14 +117,14 @@ def build(
     if read_your_writes:
         running.waiter = ProjectionWaiter()
     if replica is not None and replica.url is not None:
-        replica_pool = open_pool(
+        monitor = ReplicaMonitor(
             replica.url,
-            min_size=replica_pool_size.min_size,
-            max_size=replica_pool_size.max_size,
-            name="escrowgrid-replica",
+            pool,
+            replica.max_lag,
+            pool_min=replica_pool_size.min_size,
+            pool_max=replica_pool_size.max_size,
         )
-        monitor = ReplicaMonitor(replica.url, pool, replica_pool, replica.max_lag)
-        running.replica = ReplicaReads(pool, replica_pool, monitor)
+        running.replica = ReplicaReads(pool, monitor)
     return running
 
 

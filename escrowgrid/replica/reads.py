@@ -9,26 +9,24 @@ from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid.replica import wal
 from escrowgrid.replica.metrics import instruments
-from escrowgrid.replica.monitor import ReplicaMonitor
+from escrowgrid.replica.monitor import Reason, ReplicaMonitor
 
 
 class ReplicaReads:
-    """The replica's pool and monitor beside the primary's pool; started and stopped as one."""
+    """The replica's monitor (and through it the replica's pool) beside the primary's pool."""
 
-    def __init__(
-        self, primary: AsyncConnectionPool, replica: AsyncConnectionPool, monitor: ReplicaMonitor
-    ) -> None:
+    def __init__(self, primary: AsyncConnectionPool, monitor: ReplicaMonitor) -> None:
         self.primary = primary
-        self.replica = replica
         self.monitor = monitor
 
     def pool(self) -> AsyncConnectionPool:
         """The pool for one query: the replica's while it is fresh enough, else the primary's."""
         reason = self.monitor.refusal()
-        if reason is None:
+        replica = self.monitor.pool
+        if reason is None and replica is not None:
             instruments().reads.labels("replica", "").inc()
-            return self.replica
-        instruments().reads.labels("primary", reason.value).inc()
+            return replica
+        instruments().reads.labels("primary", (reason or Reason.DOWN).value).inc()
         return self.primary
 
     async def confirm(self) -> None:
@@ -52,9 +50,7 @@ class ReplicaReads:
         return self.monitor.status()
 
     async def start(self) -> None:
-        await self.replica.open(wait=False)  # a replica down at start-up: the primary serves
-        await self.monitor.start()
+        await self.monitor.start()  # a replica down at start-up: the primary serves meanwhile
 
     async def stop(self) -> None:
         await self.monitor.stop()
-        await self.replica.close()

@@ -22,6 +22,7 @@ from tests.support.server import ServerProcess
 from tests.support.standby import StreamingPair
 
 MAX_LAG_MS = 1000
+OUTAGE_S = 5.0
 
 
 @pytest.fixture(scope="module")
@@ -226,6 +227,7 @@ def test_replica_down_queries_use_the_primary_then_the_replica_again(
 ) -> None:
     inst = api.institution("Through An Outage")
     pair.stop_standby()
+    back_at = time.monotonic() + OUTAGE_S
     _wait_until(lambda: _replica(server)["state"] == "down", "/ready reports the replica down")
     ready = _ready(server)
     assert ready.status_code == 200 and ready.json()["ok"] is True
@@ -236,9 +238,12 @@ def test_replica_down_queries_use_the_primary_then_the_replica_again(
     _every_command_then_its_read(api)
     after = _counter(server, "escrowgrid_replica_reads", served_by="primary", reason="down")
     assert after > down_reads
+    # An outage of some seconds: the pool of queries is made anew at the reconnection.
+    time.sleep(max(0.0, back_at - time.monotonic()))
     pair.start_standby()
     _wait_until(lambda: _replica(server)["servingReads"], "the replica serves queries again")
     _served_by_the_replica(api, pair)
+    _every_command_then_its_read(api)
 
 
 def test_a_replica_url_that_names_no_standby_is_never_read(
