@@ -76,6 +76,7 @@ class ReplicaMonitor:
         self.pool: AsyncConnectionPool | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._connected_at: float | None = None  # None: down
+        self._proofs_from = 0.0  # a probe started before this proves nothing (warm-up, suspend)
         self._replayed = -1
         self._fresh_as_of: float | None = None
         self._lag_bytes: int | None = None
@@ -110,6 +111,12 @@ class ReplicaMonitor:
     def require(self, lsn: int) -> None:
         """Queries of this process go to the primary until the replica has replayed `lsn`."""
         self._required = max(self._required, lsn)
+
+    def suspend(self, seconds: float) -> None:
+        """Queries of this process go to the primary until a probe started `seconds` from now
+        has passed: for a command whose LSN could not be learnt."""
+        self._fresh_as_of = None
+        self._proofs_from = max(self._proofs_from, time.monotonic() + seconds)
 
     async def wait_replayed(self, lsn: int, timeout: float) -> bool:
         """True once the replica has replayed `lsn`; False after `timeout` seconds."""
@@ -218,8 +225,7 @@ class ReplicaMonitor:
                 started, lsn = probe
                 self._lag_bytes = max(0, lsn - self._replayed)
                 if self._replayed >= lsn:
-                    connected_at = self._connected_at
-                    if connected_at is not None and started >= connected_at + WARM_UP:
+                    if started >= self._proofs_from:
                         self._fresh_as_of = started
                     probe = None
                 self._publish()
@@ -247,6 +253,7 @@ class ReplicaMonitor:
     def _up(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
         self._connected_at = time.monotonic()
+        self._proofs_from = self._connected_at + WARM_UP
         self._fresh_as_of = None
         self._error = None
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from escrowgrid.replica import wal
 from escrowgrid.replica.metrics import instruments
 from escrowgrid.replica.monitor import Reason, ReplicaMonitor
+
+log = logging.getLogger("escrowgrid.replica")
+SUSPEND_WITHOUT_MARK = 1.0  # seconds: > 3 x the default wal_writer_delay (200 ms)
 
 
 class ReplicaReads:
@@ -37,7 +42,14 @@ class ReplicaReads:
         """
         if not self.monitor.connected:
             return
-        lsn = await wal.mark(self.primary)
+        try:
+            lsn = await wal.mark(self.primary)
+        except (psycopg.Error, OSError, PoolTimeout) as exc:
+            # The command is committed: answer it, but trust the replica again only after a
+            # probe that starts once the WAL writer has flushed it (3 x wal_writer_delay).
+            log.warning("replica wait skipped: no WAL mark", extra={"error": str(exc)})
+            self.monitor.suspend(SUSPEND_WITHOUT_MARK)
+            return
         metrics = instruments()
         started = time.monotonic()
         replayed = await self.monitor.wait_replayed(lsn, self.monitor.max_lag)
