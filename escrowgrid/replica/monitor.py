@@ -261,6 +261,11 @@ class ReplicaMonitor:
         if self.pool is not None:
             self._close_later(self.pool)
             self.pool = None
+        # Commands waiting for a replica that is gone answer now, as later ones do at once.
+        for _, _, future in self._heap:
+            if not future.done():
+                future.set_result(False)
+        self._heap.clear()
         self._connected_at = None
         self._fresh_as_of = None
         self._lag_bytes = None

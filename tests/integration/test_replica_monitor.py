@@ -101,3 +101,33 @@ def test_a_paused_replica_times_a_wait_out_and_serves_again_once_resumed(
         await _until(lambda: watcher.refusal() is None, "fresh again")
 
     _with_monitor(pair.primary.dsn, pair.standby.dsn, body)
+
+
+def test_a_wait_ends_as_soon_as_the_replica_goes_down(
+    pair: StreamingPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(monitor_module, "WARM_UP", 0.0)
+
+    async def body(watcher: ReplicaMonitor) -> None:
+        await _until(lambda: watcher.refusal() is None, "the replica is fresh")
+        pair.pause_replay()
+        pair.on_primary("CREATE TABLE IF NOT EXISTS replica_probe (n int)")
+        pair.on_primary("INSERT INTO replica_probe VALUES (2)")  # WAL the replica has not
+        async with watcher._primary.connection() as conn:
+            row = await (
+                await conn.execute("SELECT pg_current_wal_insert_lsn() - '0/0'")
+            ).fetchone()
+        assert row is not None
+        waiting = asyncio.create_task(watcher.wait_replayed(int(row[0]), 30.0))
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        await asyncio.to_thread(pair.stop_standby)
+        assert await waiting is False
+        assert time.monotonic() - started < 5.0  # not the 30 s asked for
+        assert watcher.refusal() is Reason.DOWN
+
+    try:
+        _with_monitor(pair.primary.dsn, pair.standby.dsn, body)
+    finally:
+        pair.start_standby()
+        pair.resume_replay()
