@@ -91,6 +91,15 @@ class Services:
         if self.running.replica is not None:
             await self.running.replica.confirm()
 
+    def replica_failed(self) -> AsyncConnectionPool:
+        """A query failed on a replica connection: the monitor looks at the replica now, and
+        the pool for the request's second run is the primary's."""
+        replica = self.running.replica
+        if replica is None:
+            return self.pool
+        replica.monitor.poke()
+        return replica.retry_pool()
+
     def replica_status(self) -> dict[str, Any] | None:
         """The replica's state for /ready; None without DATABASE_REPLICA_URL."""
         replica = self.running.replica

@@ -112,6 +112,10 @@ class ReplicaMonitor:
         """Queries of this process go to the primary until the replica has replayed `lsn`."""
         self._required = max(self._required, lsn)
 
+    def poke(self) -> None:
+        """Poll the replica now (a query just failed on one of its connections)."""
+        self._wake.set()
+
     def suspend(self, seconds: float) -> None:
         """Queries of this process go to the primary until a probe started `seconds` from now
         has passed: for a command whose LSN could not be learnt."""

@@ -34,6 +34,11 @@ class ReplicaReads:
         instruments().reads.labels("primary", (reason or Reason.DOWN).value).inc()
         return self.primary
 
+    def retry_pool(self) -> AsyncConnectionPool:
+        """The primary's pool, for a query that has just failed on a replica connection."""
+        instruments().reads.labels("primary", "retry").inc()
+        return self.primary
+
     async def confirm(self) -> None:
         """After a command is visible on the primary: wait (bounded) until the replica has it.
 

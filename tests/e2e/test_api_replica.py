@@ -268,3 +268,23 @@ def test_a_replica_url_that_names_no_standby_is_never_read(
         assert _replica_reads(proc) == 0
     finally:
         proc.stop()
+
+
+def test_a_query_whose_replica_connection_breaks_is_answered_from_the_primary(
+    api: Api, server: ServerProcess, pair: StreamingPair
+) -> None:
+    inst = api.institution("Cut Connections")
+    for _ in range(4):  # the replica pool holds open connections
+        assert api.ok(api.get(f"/institutions/{inst['id']}"))["name"] == "Cut Connections"
+    retried = _counter(server, "escrowgrid_replica_reads", served_by="primary")
+    cut = pair.cut_standby_connections("escrowgrid", keep_application="escrowgrid-replica-monitor")
+    assert cut >= 2
+    # The monitor's own connection still stands: the replica looks fresh, its pool is broken.
+    for _ in range(4):
+        assert api.ok(api.get(f"/institutions/{inst['id']}"))["name"] == "Cut Connections"
+        assert api.ok(api.get("/positions", params={"limit": 1}))["pagination"]["limit"] == 1
+    assert _counter(server, "escrowgrid_replica_reads", served_by="primary") > retried
+    _wait_until(lambda: _replica(server)["servingReads"], "the replica serves queries again")
+    before = _replica_reads(server)
+    assert api.ok(api.get(f"/institutions/{inst['id']}"))["name"] == "Cut Connections"
+    assert _replica_reads(server) > before

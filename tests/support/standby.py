@@ -92,6 +92,17 @@ class StreamingPair:
     def standby_running(self) -> bool:
         return self.standby.is_running()
 
+    def cut_standby_connections(self, user: str, keep_application: str) -> int:
+        """Terminate `user`'s sessions on the standby but those whose application_name starts
+        with `keep_application` (as a firewall dropping idle connections would); how many."""
+        with psycopg.connect(self.standby.admin_dsn(), autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE usename = %s AND application_name NOT LIKE %s",
+                (user, keep_application + "%"),
+            ).fetchall()
+        return len(rows)
+
     def replay_paused(self) -> bool:
         return self._on_standby("SELECT pg_get_wal_replay_pause_state()") != "not paused"
 
