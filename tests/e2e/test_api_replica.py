@@ -212,6 +212,17 @@ def test_read_your_writes_while_the_replica_replay_is_paused(
     _wait_until(lambda: _replica(server)["servingReads"], "the replica serves queries again")
 
 
+def test_read_your_writes_across_two_api_processes_on_the_replica(
+    api: Api, server: ServerProcess, other_server: ServerProcess
+) -> None:
+    """Commands through one process, each read at once through the other, from the replica."""
+    _wait_until(lambda: _replica(other_server)["servingReads"], "the other process uses it")
+    on_replica, on_primary = _replica_reads(other_server), _primary_reads(other_server)
+    reads = _every_command_then_its_read(api, Api(other_server.url, ROOT_KEY))
+    assert _replica_reads(other_server) - on_replica == reads
+    assert _primary_reads(other_server) == on_primary
+
+
 def test_read_your_writes_across_two_api_processes_while_replay_is_paused(
     api: Api, server: ServerProcess, other_server: ServerProcess, pair: StreamingPair
 ) -> None:
