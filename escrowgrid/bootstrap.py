@@ -12,11 +12,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid.application.ledger import Ledger
 from escrowgrid.application.postgres_store import PostgresEventStore
-from escrowgrid.config import OnchainSettings
+from escrowgrid.config import OnchainSettings, ReplicaSettings
 from escrowgrid.database import open_pool
 from escrowgrid.eventlog.appender import Appender
 from escrowgrid.eventlog.loader import StreamLoader
 from escrowgrid.eventlog.retention import IdempotencyRetention
+from escrowgrid.replica.monitor import ReplicaMonitor
+from escrowgrid.replica.reads import ReplicaReads
 from projections.registry import select
 from projections.runner.runner import ProjectionRunner
 from projections.runner.waiting import ProjectionWaiter
@@ -48,6 +50,12 @@ class Running:
     followers: list[Follower] = field(default_factory=list)
     # Read-your-writes: started last, on the pool, once the followers run.
     waiter: ProjectionWaiter | None = None
+    # Queries on a streaming replica (DATABASE_REPLICA_URL); None: everything on `pool`.
+    replica: ReplicaReads | None = None
+
+    def read_pool(self) -> AsyncConnectionPool:
+        """The pool for one query: the replica's when it may serve it, else the primary's."""
+        return self.pool if self.replica is None else self.replica.pool()
 
     def follow(self, *followers: Follower) -> None:
         """More followers, started and stopped with the rest (the API's audit logs)."""
@@ -62,8 +70,12 @@ class Running:
             await follower.start()
         if self.waiter is not None:
             await self.waiter.start(self.pool)
+        if self.replica is not None:
+            await self.replica.start()
 
     async def stop(self) -> None:
+        if self.replica is not None:
+            await self.replica.stop()
         if self.waiter is not None:
             await self.waiter.stop()
         for follower in reversed(self.followers):
@@ -81,8 +93,14 @@ def build(
     read_your_writes: bool = False,
     idempotency_retention: bool = False,
     onchain: OnchainSettings | None = None,
+    replica: ReplicaSettings | None = None,
+    replica_pool_size: PoolSize = PoolSize(),
 ) -> Running:
-    """Wire everything for `dsn` without I/O; `start` opens and starts it."""
+    """Wire everything for `dsn` without I/O; `start` opens and starts it.
+
+    With `replica.url`, queries may go to that streaming replica; commands, authentication and
+    every follower stay on `dsn`, the primary.
+    """
     pool = open_pool(dsn, min_size=pool_size.min_size, max_size=pool_size.max_size)
     appender = Appender(pool)
     loader = StreamLoader(pool)
@@ -98,6 +116,15 @@ def build(
         running.follow(Publisher(dsn, onchain))
     if read_your_writes:
         running.waiter = ProjectionWaiter()
+    if replica is not None and replica.url is not None:
+        monitor = ReplicaMonitor(
+            replica.url,
+            pool,
+            replica.max_lag,
+            pool_min=replica_pool_size.min_size,
+            pool_max=replica_pool_size.max_size,
+        )
+        running.replica = ReplicaReads(pool, monitor)
     return running
 
 

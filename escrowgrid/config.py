@@ -46,6 +46,20 @@ class OnchainSettings(msgspec.Struct, frozen=True):
     anchor_interval: int = 1000  # events between ledger digests anchored on chain; 0: none
 
 
+class ReplicaSettings(msgspec.Struct, frozen=True):
+    """An optional streaming replica for the read side (docs/architecture.md, "Read replicas")."""
+
+    # DATABASE_REPLICA_URL: queries (GET routes) go there; commands, auth and followers never.
+    url: str | None = None
+    # DATABASE_REPLICA_MAX_LAG_MS: the most a command waits for the replica to replay its
+    # effects, and the oldest proof of freshness a read may rely on; beyond: the primary.
+    max_lag_ms: int = 500
+
+    @property
+    def max_lag(self) -> float:
+        return self.max_lag_ms / 1000
+
+
 class RateLimitSettings(msgspec.Struct, frozen=True):
     enabled: bool = True
     window_ms: int = 60_000
@@ -57,6 +71,7 @@ class Settings(msgspec.Struct, frozen=True):
     host: str = "0.0.0.0"  # noqa: S104 - a server binds all interfaces by default, like the old service
     store_backend: StoreBackend = StoreBackend.EMBEDDED
     database_url: str | None = None
+    replica: ReplicaSettings = ReplicaSettings()
     root_api_key: str | None = None
     root_api_key_allowed_ips: tuple[str, ...] = ()
     cors_allowed_origins: tuple[str, ...] | None = None
@@ -215,6 +230,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         host=r.get("HOST", _str, "0.0.0.0"),  # noqa: S104
         store_backend=backend,
         database_url=database_url,
+        replica=ReplicaSettings(
+            url=r.get("DATABASE_REPLICA_URL", _database_url, None),
+            max_lag_ms=r.get("DATABASE_REPLICA_MAX_LAG_MS", _int_parser(1, 60_000), 500),
+        ),
         root_api_key=root_key,
         root_api_key_allowed_ips=r.get("ROOT_API_KEY_ALLOWED_IPS", _ips, ()),
         cors_allowed_origins=None if cors_raw is None else _csv(cors_raw),

@@ -11,7 +11,9 @@ async def _configure(conn: AsyncConnection) -> None:
     await conn.execute("SET TIME ZONE 'UTC'")
 
 
-def open_pool(conninfo: str, *, min_size: int = 2, max_size: int = 20) -> AsyncConnectionPool:
+def open_pool(
+    conninfo: str, *, min_size: int = 2, max_size: int = 20, name: str = "escrowgrid"
+) -> AsyncConnectionPool:
     """A pool whose broken connections are dropped when returned and replaced in the background.
 
     No check query on every checkout: it would cost a round trip per query. After a database
@@ -28,7 +30,7 @@ def open_pool(conninfo: str, *, min_size: int = 2, max_size: int = 20) -> AsyncC
         kwargs={"autocommit": True},
         reconnect_timeout=86_400.0,  # a database outage must not permanently shrink the pool
         timeout=5.0,
-        name="escrowgrid",
+        name=name,
     )
 
 

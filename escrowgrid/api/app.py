@@ -39,6 +39,7 @@ from escrowgrid.api.metrics import MetricsController, MetricsMiddleware
 from escrowgrid.api.positions import PositionController
 from escrowgrid.api.rate_limit import RateLimitMiddleware
 from escrowgrid.api.refusal_audit import RefusalAuditMiddleware
+from escrowgrid.api.replica_retry import ReplicaRetryMiddleware
 from escrowgrid.api.request_context import ASGIApp, RequestContextMiddleware
 from escrowgrid.api.request_limits import RequestLimitsMiddleware
 from escrowgrid.api.security import SecurityHeadersMiddleware, cors_config
@@ -105,7 +106,10 @@ def create_app(settings: Settings) -> ASGIApp:
         logging_config=None,
         debug=False,
     )
-    app: ASGIApp = RateLimitMiddleware(litestar, settings, services.pool)
+    inner: ASGIApp = litestar
+    if settings.replica.url is not None:
+        inner = ReplicaRetryMiddleware(litestar)  # inside auth and rate limits: run once each
+    app: ASGIApp = RateLimitMiddleware(inner, settings, services.pool)
     app = AuthMiddleware(
         app,
         Authenticator(settings, services.find_key),

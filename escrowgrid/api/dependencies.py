@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, cast
 
+import psycopg
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
 from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 
+from escrowgrid.api.replica_retry import PRIMARY_ONLY, REPLICA_FAILED
 from escrowgrid.api.services import Services
 from escrowgrid.application.context import Actor
 
@@ -37,9 +41,31 @@ async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
     return actor_of(request)
 
 
-async def provide_conn(services: Services) -> AsyncIterator[AsyncConnection[Any]]:
-    """A pooled connection for the handler's reads, back in the pool once it has answered."""
-    async with services.pool.connection() as conn:
+@asynccontextmanager
+async def read_connection(
+    request: ASGIConnection[Any, Any, Any, Any], services: Services
+) -> AsyncIterator[AsyncConnection[Any]]:
+    """A pooled connection for a request's reads: on the replica when one is configured and may
+    serve them (services.read_pool). If a query fails there on a broken connection,
+    api/replica_retry.py runs the request again on the primary."""
+    state: dict[str, Any] = cast("dict[str, Any]", request.scope).setdefault("state", {})
+    retry = state.get(PRIMARY_ONLY)
+    pool = retry if isinstance(retry, AsyncConnectionPool) else services.read_pool()
+    async with pool.connection() as conn:
+        try:
+            yield conn
+        except psycopg.OperationalError:
+            if pool is not services.pool:
+                state[REPLICA_FAILED] = True
+                state[PRIMARY_ONLY] = services.replica_failed()
+            raise
+
+
+async def provide_conn(
+    request: Request[Any, Any, Any], services: Services
+) -> AsyncIterator[AsyncConnection[Any]]:
+    """The handler's read connection, back in the pool once it has answered."""
+    async with read_connection(request, services) as conn:
         yield conn
 
 

@@ -11,6 +11,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from escrowgrid.api.replica_retry import REPLICA_FAILED
 from escrowgrid.application.errors import CommandError, Forbidden, NotFound
 from escrowgrid.domain.errors import (
     DomainError,
@@ -87,6 +88,13 @@ def _validation_details(exc: HTTPException) -> list[dict[str, str]]:
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if request.scope.get("state", {}).get(REPLICA_FAILED):
+        # Held back by api/replica_retry.py, which answers from the primary instead.
+        log.warning(
+            "query failed on the replica; running it on the primary",
+            extra={"requestId": _request_id(request), "error": str(exc).strip()[:200]},
+        )
+        return Response(error_body("Internal server error"), status_code=500)
     log.error(
         "unhandled error",
         exc_info=exc,

@@ -11,6 +11,7 @@ from litestar import Controller, Response, get
 from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid import migrations
+from escrowgrid.api.services import Services
 from escrowgrid.config import Settings
 
 SERVICE_NAME = "taas-platform"
@@ -46,8 +47,12 @@ class HealthController(Controller):
         "/ready", operation_id="getReady", summary="Readiness: the database answers, schema current"
     )
     async def ready(
-        self, settings: Settings, pool: AsyncConnectionPool
+        self, settings: Settings, pool: AsyncConnectionPool, services: Services
     ) -> Response[dict[str, Any]]:
+        # The replica's state is reported, never a reason for 503: queries fall back to the
+        # primary while it is down or behind.
+        replica = services.replica_status()
+        extra = {} if replica is None else {"replica": replica}
         try:
             await asyncio.wait_for(_check(pool), timeout=3.0)
         except Exception as exc:  # any failure to reach the database means "not ready"
@@ -56,11 +61,14 @@ class HealthController(Controller):
                 "ok": False,
                 "storeBackend": settings.store_label,
                 "db": {"ok": False, "error": error},
+                **extra,
             }
             if isinstance(exc, SchemaBehind):
                 body["migrations"] = {"applied": exc.applied, "expected": exc.expected}
             return Response(body, status_code=503)
-        return Response({"ok": True, "storeBackend": settings.store_label, "db": {"ok": True}})
+        return Response(
+            {"ok": True, "storeBackend": settings.store_label, "db": {"ok": True}, **extra}
+        )
 
 
 async def _check(pool: AsyncConnectionPool) -> None:

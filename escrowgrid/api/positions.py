@@ -12,6 +12,7 @@ from escrowgrid.api import views
 from escrowgrid.api.answers import answer
 from escrowgrid.api.bodies import PositionBody, TransitionBody
 from escrowgrid.api.commanding import run
+from escrowgrid.api.dependencies import read_connection
 from escrowgrid.api.errors import ERROR_RESPONSES
 from escrowgrid.api.history import PositionHistory, position_history
 from escrowgrid.api.onchain import refuse_when_behind
@@ -87,6 +88,7 @@ class PositionController(Controller):
     @get("/{id:str}", responses=ERROR_RESPONSES, operation_id="getPosition")
     async def get_one(
         self,
+        request: Request[Any, Any, Any],
         actor: Actor,
         services: Services,
         id: str,
@@ -96,7 +98,7 @@ class PositionController(Controller):
         # and holding one of the pool's meanwhile could starve them under load.
         pid = path_id(id, POSITION)
         if as_of is None:
-            async with services.pool.connection() as conn:
+            async with read_connection(request, services) as conn:
                 found = await visible_or_404(queries.get_position(conn, pid), actor, POSITION)
             return answer(found)
         at = query_time(as_of, "asOf")

@@ -22,6 +22,10 @@ log = logging.getLogger("escrowgrid.services")
 
 READ_YOUR_WRITES_TIMEOUT = 5.0
 POOL_SIZE = bootstrap.PoolSize(min_size=4, max_size=32)
+# With a replica, queries go there: as many connections as the primary's pool at most, since
+# all of a worker's queries may land on it. The primary's pool keeps its size: it serves every
+# query while the replica is down or behind.
+REPLICA_POOL_SIZE = bootstrap.PoolSize(min_size=2, max_size=32)
 
 
 @dataclass
@@ -43,6 +47,8 @@ class Services:
             read_your_writes=True,
             idempotency_retention=True,
             onchain=settings.onchain,
+            replica=settings.replica,
+            replica_pool_size=REPLICA_POOL_SIZE,
         )
         auth_failures = AuthFailureLog(running.pool)
         refusals = RefusalLog(running.pool)
@@ -52,6 +58,10 @@ class Services:
     @property
     def pool(self) -> AsyncConnectionPool:
         return self.running.pool
+
+    def read_pool(self) -> AsyncConnectionPool:
+        """The pool for a query: the replica's when it may serve it (read-your-writes kept)."""
+        return self.running.read_pool()
 
     @property
     def appender(self) -> Appender:
@@ -78,9 +88,29 @@ class Services:
             return
         if not await self.running.waiter.wait_for(position, READ_YOUR_WRITES_TIMEOUT):
             log.warning("read models lag behind a command", extra={"position": position})
+        if self.running.replica is not None:
+            await self.running.replica.confirm()
+
+    def replica_failed(self) -> AsyncConnectionPool:
+        """A query failed on a replica connection: the monitor looks at the replica now, and
+        the pool for the request's second run is the primary's."""
+        replica = self.running.replica
+        if replica is None:
+            return self.pool
+        replica.monitor.poke()
+        return replica.retry_pool()
+
+    def replica_status(self) -> dict[str, Any] | None:
+        """The replica's state for /ready; None without DATABASE_REPLICA_URL."""
+        replica = self.running.replica
+        return None if replica is None else replica.status()
 
     async def find_key(self, key_hash: str) -> tuple[str, UUID, str] | None:
-        """Authentication's lookup: an active institution key by the hash of its token."""
+        """Authentication's lookup: an active institution key by the hash of its token.
+
+        Always on the primary, never the replica: a revoked key must fail on the very next
+        request, whichever process or client sends it.
+        """
         async with self.pool.connection() as conn:
             found = await find_api_key_by_hash(conn, key_hash)
         if found is None or found.revoked_at is not None:

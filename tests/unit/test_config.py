@@ -106,3 +106,21 @@ def test_redact_hides_the_password_only() -> None:
     shown = redact("postgresql://app:s3cr3t@db.internal:5432/ledger")
     assert "s3cr3t" not in shown
     assert "db.internal" in shown and "ledger" in shown
+
+
+def test_replica_is_optional_and_validated() -> None:
+    assert load_settings({}).replica.url is None
+    s = load_settings(
+        {
+            "DATABASE_URL": "postgresql://u@primary/x",
+            "DATABASE_REPLICA_URL": "postgresql://u@standby/x",
+            "DATABASE_REPLICA_MAX_LAG_MS": "250",
+        }
+    )
+    assert s.replica.url == "postgresql://u@standby/x"
+    assert s.replica.max_lag_ms == 250 and s.replica.max_lag == 0.25
+    assert load_settings({"DATABASE_REPLICA_URL": "postgresql://u@s/x"}).replica.max_lag_ms == 500
+    with pytest.raises(ConfigError, match=r"^DATABASE_REPLICA_URL is not a PostgreSQL URL"):
+        load_settings({"DATABASE_REPLICA_URL": "mysql://x"})
+    with pytest.raises(ConfigError, match=r"^DATABASE_REPLICA_MAX_LAG_MS='0' is not valid"):
+        load_settings({"DATABASE_REPLICA_MAX_LAG_MS": "0"})
