@@ -71,13 +71,17 @@ class Book:
     answered: int = 0  # commands with a final answer (any status)
     unknown: int = 0  # commands given up without an answer (reset, timeout)
     not_json: int = 0
+    unavailable_without_retry_after: int = 0  # 503s that do not say when to come back
     latencies: list[float] = field(default_factory=list)
     first_ack_at: float | None = None
     last_ack_at: float | None = None
 
-    def record(self, status: int, is_json: bool, seconds: float) -> None:
-        self.statuses[str(status)] += 1
-        self.not_json += 0 if is_json else 1
+    def record(self, response: httpx.Response, seconds: float) -> None:
+        self.statuses[str(response.status_code)] += 1
+        if not response.headers.get("content-type", "").startswith("application/json"):
+            self.not_json += 1
+        if response.status_code == 503 and "retry-after" not in response.headers:
+            self.unavailable_without_retry_after += 1
         self.latencies.append(seconds)
 
     def acknowledge(self, position_id: str, state: str) -> None:
@@ -162,8 +166,7 @@ class HonestClient:
                     return None
                 await asyncio.sleep(0.2)
                 continue
-            is_json = response.headers.get("content-type", "").startswith("application/json")
-            book.record(response.status_code, is_json, time.monotonic() - started)
+            book.record(response, time.monotonic() - started)
             if response.status_code == 503 and attempt < RETRIES and not stop.is_set():
                 await asyncio.sleep(min(float(response.headers.get("retry-after", "1")), 1.0))
                 continue
