@@ -32,12 +32,13 @@ class AbuseConfig(msgspec.Struct, frozen=True, kw_only=True):
     seconds: float = 20.0
     seed: int = 16
     honest_clients: int = 4
-    honest_pause_s: float = 0.05
+    honest_pause_s: float = 0.1
     idle_connections: int = 2300  # past Granian's former per-worker cap of 2048
     trickling_heads: int = 100
     trickling_bodies: int = 50
     trickle_every_s: float = 1.0
-    flood_per_s: float = 200.0  # requests per second past the rate limit, half with unknown keys
+    flood_workers: int = 6  # back-to-back requests on a key past its rate limit
+    unknown_key_workers: int = 2  # the same with keys that do not exist
     oversized_every_s: float = 0.25
     health_every_s: float = 0.1
     health_timeout_s: float = 5.0
@@ -236,6 +237,7 @@ class AbuseDrill:
                     await asyncio.wait({answer}, timeout=self.config.trickle_every_s)
                 if answer.done() and (got := answer.result()) is not None:
                     self.tally.answer(kind, *got)
+                    await asyncio.sleep(self.config.trickle_every_s)  # a 429 comes at once
             except (OSError, ValueError, asyncio.IncompleteReadError):
                 pass  # the server hung up: what a timeout should do
             finally:
@@ -280,20 +282,17 @@ class AbuseDrill:
             await asyncio.sleep(self.config.oversized_every_s)
 
     async def _flood(self, stop: asyncio.Event, world: World) -> None:
-        """Requests at a fixed pace past the rate limit: a real key's, and unknown keys'."""
-        keys = [("flood_key", world.admin_key), ("flood_unknown_key", "drill-unknown-key-0000")]
-        gap = 1.0 / self.config.flood_per_s
+        """Requests back to back on keep-alive connections: a real key's, and unknown keys'."""
+        kinds = [("flood_key", world.admin_key)] * self.config.flood_workers + [
+            ("flood_unknown_key", f"drill-unknown-key-{self.config.seed}")
+        ] * self.config.unknown_key_workers
         async with httpx.AsyncClient(base_url=self.base_url, timeout=10) as http:
-            pending: set[asyncio.Task[None]] = set()
-            n = 0
-            while not stop.is_set():
-                kind, key = keys[n % 2]
-                n += 1
-                task = asyncio.create_task(self._flood_one(http, kind, key))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-                await asyncio.sleep(gap)
-            await asyncio.gather(*pending, return_exceptions=True)
+
+            async def worker(kind: str, key: str) -> None:
+                while not stop.is_set():
+                    await self._flood_one(http, kind, key)
+
+            await asyncio.gather(*(worker(kind, key) for kind, key in kinds))
 
     async def _flood_one(self, http: httpx.AsyncClient, kind: str, key: str) -> None:
         self.tally.injected[kind] += 1
