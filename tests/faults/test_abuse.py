@@ -15,7 +15,7 @@ import pytest
 
 from escrowgrid.drill.abuse import AbuseConfig, AbuseFigures, run_abuse
 from tests.conftest import ROOT_KEY
-from tests.support.cluster import PgCluster
+from tests.support.cluster import PgCluster, served_database
 from tests.support.server import ServerProcess
 
 SECONDS = float(os.environ.get("ESCROWGRID_DRILL_ABUSE_SECONDS", "15"))
@@ -33,26 +33,16 @@ CONFIG = AbuseConfig(seconds=SECONDS, seed=SEED)
 @pytest.fixture(scope="module")
 def served(cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The service with its rate limit on (the flood must meet it) and a short read timeout."""
+    env = {
+        "RATE_LIMIT_ENABLED": "true",
+        "RATE_LIMIT_MAX_REQUESTS": str(RATE_LIMIT),
+        "RATE_LIMIT_WINDOW_MS": "3600000",
+        "REQUEST_READ_TIMEOUT_MS": str(READ_TIMEOUT_MS),
+        "LOG_LEVEL": "warning",
+    }
     folder = tmp_path_factory.mktemp("abuse")
-    name = cluster.new_database()
-    proc = ServerProcess(
-        {
-            "DATABASE_URL": cluster.dsn(name),
-            "ROOT_API_KEY": ROOT_KEY,
-            "ESCROWGRID_DATA_DIR": str(folder / "data"),
-            "RATE_LIMIT_ENABLED": "true",
-            "RATE_LIMIT_MAX_REQUESTS": str(RATE_LIMIT),
-            "RATE_LIMIT_WINDOW_MS": "3600000",
-            "REQUEST_READ_TIMEOUT_MS": str(READ_TIMEOUT_MS),
-            "LOG_LEVEL": "warning",
-        },
-        folder / "server.log",
-    ).start()
-    try:
+    with served_database(cluster, folder, ROOT_KEY, env) as (proc, _):
         yield proc
-    finally:
-        proc.stop()
-        cluster.drop_database(name)
 
 
 @pytest.fixture(scope="module")
