@@ -22,8 +22,9 @@ SECONDS = float(os.environ.get("ESCROWGRID_DRILL_ABUSE_SECONDS", "15"))
 SEED = int(os.environ.get("ESCROWGRID_DRILL_SEED", "16"))
 READ_TIMEOUT_MS = 2000
 # Per key and hour-long window (a minute's epoch-aligned boundary could split a short drill):
-# above what an honest client sends, below the flood's pace.
-RATE_LIMIT = int(SECONDS * 15) + 100
+# above what an honest client sends (up to ~5 commands/s), well below what the flood sends even
+# on a loaded machine (over 20/s). The trickled bodies' key may pass it: a 429 is JSON too.
+RATE_LIMIT = int(SECONDS * 8) + 60
 # Starved, /health timed out (5 s); served, it answers in milliseconds, up to about a second
 # on a loaded 2-core machine that also runs the drill's own clients.
 HEALTH_BOUND_MS = 3000
