@@ -46,7 +46,8 @@ PARENTS = {
 
 
 def _operation(case: Any) -> str | None:
-    return case.operation.definition.raw.get("operationId")  # type: ignore[no-any-return]
+    operation_id = case.operation.definition.raw.get("operationId")
+    return operation_id if isinstance(operation_id, str) else None
 
 
 def _printable(value: Any) -> bool:
