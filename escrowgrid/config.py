@@ -81,6 +81,8 @@ class Settings(msgspec.Struct, frozen=True):
     production: bool = False
     data_dir: Path = Path(".data")
     workers: int = 1
+    # A request head (Granian) and a request body (the app) must arrive within this.
+    request_read_timeout_ms: int = 15_000
     log_level: str = "info"
     projections_inline: bool = True
     onchain: OnchainSettings = OnchainSettings()
@@ -247,6 +249,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         production=production,
         data_dir=Path(r.get("ESCROWGRID_DATA_DIR", _str, ".data")),
         workers=r.get("WEB_CONCURRENCY", _int_parser(1, 64), 1),
+        request_read_timeout_ms=r.get(
+            "REQUEST_READ_TIMEOUT_MS", _int_parser(100, 3_600_000), 15_000
+        ),
         log_level=log_level,
         projections_inline=r.get("PROJECTIONS_INLINE", _bool, True),
         onchain=onchain,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import resource
 import secrets
 import sys
 import tempfile
@@ -108,9 +109,17 @@ def run_http(settings: Settings) -> None:
         loop=Loops.auto,
         log_enabled=False,
         backlog=2048,
+        # Granian's default (backlog / workers = 2048) caps the connections a worker holds, open
+        # or idle: 2048 clients that connect and send nothing starved /health for everyone
+        # (tests/faults/test_abuse.py). Connections are cheap; the bound is the file limit.
+        backpressure=connection_cap(),
         # Room for a request head over the app's own limits, so the app answers those with JSON
         # (escrowgrid/api/request_limits.py) instead of the parser's bodiless 431.
-        http1_settings=HTTP1Settings(max_buffer_size=SERVER_HEAD_BYTES),
+        http1_settings=HTTP1Settings(
+            max_buffer_size=SERVER_HEAD_BYTES,
+            # A head trickled byte by byte (slowloris) is dropped after this; bodies: body_deadline.
+            header_read_timeout=settings.request_read_timeout_ms,
+        ),
         # A worker that misses the stop signal (a race when Ctrl-C reaches the whole process
         # group) is killed after this many seconds instead of hanging the shutdown.
         workers_kill_timeout=5,
@@ -120,6 +129,21 @@ def run_http(settings: Settings) -> None:
         lambda: print(f"escrowgrid: listening on {listen_url(settings)}", file=sys.stderr)
     )
     server.serve()
+
+
+FD_RESERVE = 512  # files a worker keeps besides client connections: pool, logs, the database
+
+
+def connection_cap() -> int:
+    """Client connections a worker may hold: its file limit (raised to the hard limit) less a
+    reserve, so the server stops accepting before it runs out of files."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # workers inherit it
+            soft = hard
+    limit = 1 << 20 if soft == resource.RLIM_INFINITY else soft
+    return max(64, limit - FD_RESERVE)
 
 
 def listen_url(settings: Settings) -> str:

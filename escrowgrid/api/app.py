@@ -17,6 +17,7 @@ from litestar.exceptions import HTTPException
 
 from escrowgrid import jsonlog
 from escrowgrid.api.auth import Authenticator, AuthMiddleware
+from escrowgrid.api.body_deadline import BodyDeadlineMiddleware
 from escrowgrid.api.body_limit import BodyLimitMiddleware
 from escrowgrid.api.catalog import AssetController, AssetTemplateController
 from escrowgrid.api.console_site import ConsoleSite
@@ -128,6 +129,7 @@ def create_app(settings: Settings) -> ASGIApp:
     app = SecurityHeadersMiddleware(app, settings)
     app = MetricsMiddleware(app)
     app = BodyLimitMiddleware(app, MAX_BODY_BYTES)
+    app = BodyDeadlineMiddleware(app, settings.request_read_timeout_ms / 1000)
     return RequestContextMiddleware(app)
 
 

@@ -29,6 +29,10 @@ from escrowgrid.eventlog.errors import (
 )
 
 log = logging.getLogger("escrowgrid.errors")
+# Every 503 says when to try again: the database may be back (or have space again) by then, and
+# an idempotent retry is safe. Seconds, as the header takes them.
+RETRY_AFTER_UNAVAILABLE = "1"
+UNAVAILABLE_HEADERS = {"Retry-After": RETRY_AFTER_UNAVAILABLE}
 
 _GENERIC = {
     400: "Bad request",
@@ -67,6 +71,8 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     # Litestar's own details are phrased for developers; keep ours, shorten the framework's.
     message = detail if detail and not detail.startswith(("Not Found", "Method Not")) else generic
     headers = dict(exc.headers or {})
+    if status == 503:
+        headers.setdefault("Retry-After", RETRY_AFTER_UNAVAILABLE)
     # Ours name the field at fault the way validation errors do (e.g. the 415's content-type).
     details = _validation_details(exc) if isinstance(exc.extra, list) and exc.extra else None
     return Response(error_body(message, details), status_code=status, headers=headers)
@@ -126,7 +132,9 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
         return Response(error_body(str(exc)), status_code=422)
     if isinstance(exc, StoreUnavailable):
         log.error("store unavailable", extra={"requestId": _request_id(request), "error": str(exc)})
-        return Response(error_body("Service unavailable"), status_code=503)
+        return Response(
+            error_body("Service unavailable"), status_code=503, headers=UNAVAILABLE_HEADERS
+        )
     if isinstance(exc, DomainError):
         return Response(error_body(str(exc)), status_code=400)
     return internal_error_handler(request, exc)

@@ -1,7 +1,8 @@
 """What the generated OpenAPI document cannot say from the handlers alone, added once it is built.
 
-Headers read or set by middleware (request id, idempotency key), the open routes, and schema
-names a client can read (`Position`, `PositionPage`, not `Page_projections.views.PositionView_`).
+Headers read or set by middleware (request id, idempotency key), the open routes, schema names a
+client can read (`Position`, `PositionPage`, not `Page_projections.views.PositionView_`), and the
+links from a created resource's id to the operations that take it (`openapi_links.py`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import copy
 import re
 from typing import Any
+
+from escrowgrid.api.openapi_links import add_links
 
 OPEN_PATHS = ("/health", "/ready")
 REQUEST_ID = "X-Request-Id"
@@ -81,6 +84,7 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
             if path in OPEN_PATHS:
                 operation["security"] = [{}]  # no key needed; the document's default asks one
     _declare_not_ready(doc)
+    add_links(doc)
     return doc
 
 

@@ -19,6 +19,7 @@ from uuid import UUID
 import msgspec
 from psycopg_pool import AsyncConnectionPool
 
+from escrowgrid.api.errors import RETRY_AFTER_UNAVAILABLE
 from escrowgrid.api.request_context import ASGIApp, Message, Receive, Scope, Send
 from escrowgrid.application import access
 from escrowgrid.application.context import Actor
@@ -226,7 +227,8 @@ class RateLimitMiddleware:
                 total = await self._counters.take(STRICT_TABLE, bucket, start, HOUR_MS, 1)
             except Exception as exc:
                 log.error("strict rate-limit counter unavailable", extra={"error": str(exc)})
-                await _answer(send, 503, {"error": "Service unavailable"}, [])
+                retry = [(b"retry-after", RETRY_AFTER_UNAVAILABLE.encode())]
+                await _answer(send, 503, {"error": "Service unavailable"}, retry)
                 return
             if total > limit:
                 refused = Decision(False, limit, 0, HOUR_MS, start + HOUR_MS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -71,9 +71,10 @@ class PgCluster:
 
 @contextmanager
 def served_database(
-    cluster: PgCluster, folder: Path, root_key: str
+    cluster: PgCluster, folder: Path, root_key: str, env: Mapping[str, str] | None = None
 ) -> Iterator[tuple[ServerProcess, str]]:
-    """A real service on a fresh migrated database of its own: (the server, the database name)."""
+    """A real service on a fresh migrated database of its own: (the server, the database name).
+    Rate limits are off unless `env` (settings over the defaults) turns them on."""
     name = cluster.new_database()
     proc = ServerProcess(
         {
@@ -81,6 +82,7 @@ def served_database(
             "ROOT_API_KEY": root_key,
             "ESCROWGRID_DATA_DIR": str(folder / "data"),
             "RATE_LIMIT_ENABLED": "false",
+            **(env or {}),
         },
         folder / "server.log",
     ).start()

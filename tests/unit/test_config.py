@@ -68,6 +68,11 @@ def test_every_contract_variable_is_read() -> None:
     assert not s.onchain.retry_worker_enabled
 
 
+def test_the_request_read_timeout_is_15_s_unless_set() -> None:
+    assert load_settings({}).request_read_timeout_ms == 15_000
+    assert load_settings({"REQUEST_READ_TIMEOUT_MS": "2000"}).request_read_timeout_ms == 2000
+
+
 def test_memory_backend_reports_memory() -> None:
     assert load_settings({"STORE_BACKEND": "memory"}).store_label == "memory"
 
@@ -89,6 +94,7 @@ def test_memory_backend_reports_memory() -> None:
         ({"ONCHAIN_LEDGER_ENABLED": "true"}, "ONCHAIN_RPC_URL", "required"),
         ({"NODE_ENV": "production"}, "ROOT_API_KEY", "required"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL", "debug, info"),
+        ({"REQUEST_READ_TIMEOUT_MS": "10"}, "REQUEST_READ_TIMEOUT_MS", ">= 100"),
     ],
 )
 def test_bad_values_name_the_variable_and_what_is_accepted(
