@@ -40,7 +40,8 @@ RUN pip install --no-cache-dir --no-index --find-links=/tmp/wheels escrowgrid \
 USER 10001:10001
 WORKDIR /var/lib/escrowgrid
 EXPOSE 4000
-# Granian drains in-flight requests on SIGTERM; the followers stop at their next batch.
+# On SIGTERM serve turns new connections away and answers every one it took before it exits
+# (docs/operations.md, "Stopping"); the followers stop at their next batch.
 STOPSIGNAL SIGTERM
 # No curl in a slim image: the interpreter that is already there asks /health.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \

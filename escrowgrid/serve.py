@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import resource
@@ -11,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from escrowgrid import cluster_lease, migrations
 from escrowgrid.config import Settings, StoreBackend
@@ -91,16 +93,32 @@ def serve(settings: Settings) -> int:
     return 0
 
 
+# On SIGTERM: at most this long turning new connections away while the workers take the queued
+# ones, then Granian's workers_kill_timeout for requests in flight: within stop_grace_period 20s.
+DRAIN_SECONDS = 5.0
+
+
 def run_http(settings: Settings) -> None:
     """Serve the app factory with Granian (measured against uvicorn: docs/performance.md)."""
     from granian import Granian
     from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings
 
+    from escrowgrid import listen_socket
     from escrowgrid.api.request_limits import SERVER_HEAD_BYTES
+    from escrowgrid.draining_server import DrainingGranian
 
-    server = Granian(
-        "escrowgrid.api.app:create_app_from_env",
+    backlog = 2048
+    server_class: Any = Granian
+    if sys.platform == "linux":  # elsewhere Granian's own listener, without the drain
+        try:
+            listener = listen_socket.bind(settings.host, settings.port, backlog)
+        except OSError as exc:
+            message = f"escrowgrid: cannot listen on {settings.host}:{settings.port}: {exc}"
+            raise SystemExit(message) from None
+        server_class = functools.partial(DrainingGranian, listener, DRAIN_SECONDS)
+    server = server_class(
+        target="escrowgrid.api.app:create_app_from_env",
         factory=True,
         address=settings.host,
         port=settings.port,
@@ -108,7 +126,7 @@ def run_http(settings: Settings) -> None:
         workers=settings.workers,
         loop=Loops.auto,
         log_enabled=False,
-        backlog=2048,
+        backlog=backlog,
         # Granian's default (backlog / workers = 2048) caps the connections a worker holds, open
         # or idle: 2048 clients that connect and send nothing starved /health for everyone
         # (tests/faults/test_abuse.py). Connections are cheap; the bound is the file limit.

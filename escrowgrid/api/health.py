@@ -7,7 +7,7 @@ import functools
 from typing import Any
 
 import psycopg
-from litestar import Controller, Response, get
+from litestar import Controller, MediaType, Response, get, head
 from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid import migrations
@@ -49,26 +49,41 @@ class HealthController(Controller):
     async def ready(
         self, settings: Settings, pool: AsyncConnectionPool, services: Services
     ) -> Response[dict[str, Any]]:
+        body, status = await _readiness(settings, pool)
         # The replica's state is reported, never a reason for 503: queries fall back to the
         # primary while it is down or behind.
         replica = services.replica_status()
-        extra = {} if replica is None else {"replica": replica}
-        try:
-            await asyncio.wait_for(_check(pool), timeout=3.0)
-        except Exception as exc:  # any failure to reach the database means "not ready"
-            error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            body: dict[str, Any] = {
-                "ok": False,
-                "storeBackend": settings.store_label,
-                "db": {"ok": False, "error": error},
-                **extra,
-            }
-            if isinstance(exc, SchemaBehind):
-                body["migrations"] = {"applied": exc.applied, "expected": exc.expected}
-            return Response(body, status_code=503)
-        return Response(
-            {"ok": True, "storeBackend": settings.store_label, "db": {"ok": True}, **extra}
-        )
+        if replica is not None:
+            body["replica"] = replica
+        return Response(body, status_code=status)
+
+    # HEAD as GET without the body, for load balancers and health checkers that probe with it.
+    # Not in the OpenAPI document: HEAD is GET's by definition.
+    @head("/health", include_in_schema=False)
+    async def health_head(self) -> Response[None]:
+        return Response(None, media_type=MediaType.JSON)
+
+    @head("/ready", include_in_schema=False)
+    async def ready_head(self, settings: Settings, pool: AsyncConnectionPool) -> Response[None]:
+        _, status = await _readiness(settings, pool)
+        return Response(None, status_code=status, media_type=MediaType.JSON)
+
+
+async def _readiness(settings: Settings, pool: AsyncConnectionPool) -> tuple[dict[str, Any], int]:
+    """/ready's body and status: 200 when the database answers with the schema current, else 503."""
+    try:
+        await asyncio.wait_for(_check(pool), timeout=3.0)
+    except Exception as exc:  # any failure to reach the database means "not ready"
+        error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        body: dict[str, Any] = {
+            "ok": False,
+            "storeBackend": settings.store_label,
+            "db": {"ok": False, "error": error},
+        }
+        if isinstance(exc, SchemaBehind):
+            body["migrations"] = {"applied": exc.applied, "expected": exc.expected}
+        return body, 503
+    return {"ok": True, "storeBackend": settings.store_label, "db": {"ok": True}}, 200
 
 
 async def _check(pool: AsyncConnectionPool) -> None:

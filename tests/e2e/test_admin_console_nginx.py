@@ -30,7 +30,8 @@ def _nginx_conf(folder: Path, port: int, config_dir: Path) -> Path:
     html.mkdir()
     (html / "console").symlink_to(CONSOLE / "dist")
     server = (CONSOLE / "nginx.conf").read_text()
-    server = server.replace("listen 8080;", f"listen 127.0.0.1:{port};")
+    assert "listen 80;" in server  # the image's port; a free one here
+    server = server.replace("listen 80;", f"listen 127.0.0.1:{port};")
     server = server.replace("/usr/share/nginx/html", str(html))
     server = server.replace("/tmp/console-config", str(config_dir))
     (folder / "server.conf").write_text(server)

@@ -42,3 +42,20 @@ def test_ready_is_503_on_a_database_never_migrated(
     assert answer.json()["migrations"]["applied"] == 0
     assert "run `escrowgrid db migrate`" in answer.json()["db"]["error"]
     assert httpx.get(server.url + "/ready").status_code == 200
+
+
+def test_head_health_and_ready_answer_as_get_does_without_a_body(
+    server: ServerProcess, database_url: str
+) -> None:
+    # Load balancers and health checkers that probe with HEAD read the status alone.
+    for path in ("/health", "/ready"):
+        got = httpx.get(server.url + path)
+        head = httpx.head(server.url + path, headers={"X-Request-Id": "probe-1"})
+        assert (head.status_code, head.content) == (got.status_code, b""), path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        assert head.headers["x-request-id"] == "probe-1"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE schema_migrations RENAME TO schema_migrations_away")
+        head = httpx.head(server.url + "/ready")
+        conn.execute("ALTER TABLE schema_migrations_away RENAME TO schema_migrations")
+    assert (head.status_code, head.content) == (503, b"")

@@ -100,7 +100,7 @@ def test_compose_lays_out_the_seed_stack() -> None:
     assert services["projector"]["command"] == ["projections", "run"]
     admin = services["admin"]
     assert (admin["container_name"], admin["build"]) == ("taas-admin", "./admin-console")
-    assert admin["ports"][0].startswith("8080:")
+    assert admin["ports"] == ["8080:80"]
     assert services["publisher"]["command"] == ["onchain", "run"]
     for name in ("publisher", "chain"):
         assert services[name]["profiles"] == ["onchain"]
@@ -140,6 +140,20 @@ def test_runtime_stage_is_slim_non_root_and_checked() -> None:
         assert tool not in text.split(), tool
     copies = runtime.values("COPY")
     assert all(copy.startswith("--from=builder") for copy in copies), copies
+
+
+def test_console_image_serves_port_80_as_a_non_root_user() -> None:
+    admin = load_compose()["services"]["admin"]
+    assert admin["ports"] == ["8080:80"]
+    # Docker >= 20.10 sets it in every container; said here for engines that do not.
+    assert admin["sysctls"] == {"net.ipv4.ip_unprivileged_port_start": 0}
+    runtime = dockerfile_stages(REPO / "admin-console" / "Dockerfile")["runtime"]
+    assert runtime.values("USER")[-1] not in {"0", "root"}
+    assert runtime.values("EXPOSE") == ["80"]
+    health = exec_form(runtime.values("HEALTHCHECK")[-1].split(" CMD ", 1)[1])
+    assert health[-1] == "http://127.0.0.1:80/health", health
+    conf = (REPO / "admin-console" / "nginx.conf").read_text()
+    assert re.findall(r"^\s*listen\s+([^;]+);", conf, re.M) == ["80"]
 
 
 def test_dockerignore_keeps_the_context_small() -> None:
