@@ -113,6 +113,22 @@ def _read_side(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
 
+def _publisher_scrape(settings: Settings) -> onchain_commands.Follower | None:
+    """`onchain run`'s /metrics on ONCHAIN_METRICS_PORT, answering the root key as the API does."""
+    if not settings.onchain.metrics_port:
+        return None
+    import msgspec
+
+    from escrowgrid.api.scrape_auth import root_only
+    from escrowgrid.onchain.scrape import MetricsEndpoint
+    from escrowgrid.serve import ensure_root_key
+
+    # Without ROOT_API_KEY, the key `serve` generated in the data folder (or a new one there).
+    root = settings.root_api_key or ensure_root_key(settings.data_dir)[0]
+    with_root = msgspec.structs.replace(settings, root_api_key=root)
+    return MetricsEndpoint(settings.host, settings.onchain.metrics_port, root_only(with_root))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "openapi":
@@ -167,7 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             with database_for(settings) as dsn:
                 migrate(dsn)
-                return onchain_commands.run(args, settings.onchain, dsn)
+                scrape = _publisher_scrape(settings) if args.onchain_command == "run" else None
+                return onchain_commands.run(args, settings.onchain, dsn, scrape=scrape)
         if args.command in ("projections", "verify"):
             return _read_side(args, settings)
     except (MigrationError, EmbeddedPostgresError) as exc:
