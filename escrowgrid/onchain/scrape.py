@@ -37,7 +37,20 @@ class MetricsEndpoint:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        # The mirror matters more than its metrics: a port in use is logged, and Prometheus
+        # shows the target down, but the publisher still publishes.
+        try:
+            self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        except OSError as exc:
+            log.error(
+                "onchain metrics cannot listen",
+                extra={
+                    "event": "onchain_metrics_unavailable",
+                    "port": self.port,
+                    "error": str(exc),
+                },
+            )
+            return
         log.info(
             "onchain metrics listening",
             extra={"event": "onchain_metrics_listening", "host": self.host, "port": self.port},

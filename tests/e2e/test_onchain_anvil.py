@@ -42,6 +42,7 @@ def _chain_env(anvil: Anvil, address: str | None = None) -> dict[str, str]:
         "ONCHAIN_MAX_RETRIES": "100",
         "ONCHAIN_RETRY_BATCH_SIZE": "4",
         "ONCHAIN_ANCHOR_INTERVAL": "7",
+        "ONCHAIN_METRICS_PORT": "0",  # tests beside each other must not share the default port
     }
     if address:
         env["ONCHAIN_CONTRACT_ADDRESS"] = address
@@ -312,8 +313,8 @@ def test_onchain_run_serves_its_metrics_to_the_root_key_only(
         "DATABASE_URL": database_url,
         "ROOT_API_KEY": ROOT_KEY,
         "HOST": "127.0.0.1",
-        "ONCHAIN_METRICS_PORT": str(port),
         **_chain_env(anvil, address),
+        "ONCHAIN_METRICS_PORT": str(port),
     }
     out = (tmp_path / "publisher.log").open("ab")
     proc = subprocess.Popen([*CLI, "onchain", "run"], env=env, stdout=out, stderr=out)
