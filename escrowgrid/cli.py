@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="record PostgreSQL's statements (pg_stat_statements) and print the costliest",
     )
+    chain = bench_sub.add_parser("onchain", help="the on-chain publisher on anvil: throughput, lag")
+    chain.add_argument("--events", type=int, default=300, help="events for each batch size")
+    chain.add_argument("--batches", default="1,10,50", help="comma list of events per transaction")
+    chain.add_argument("--load-seconds", type=float, default=5.0, help="each HTTP load phase")
+    chain.add_argument("--load-concurrency", type=int, default=8, help="HTTP connections")
+    chain.add_argument("--load-batch", type=int, default=50, help="events per tx under load")
     _add_read_side(sub)
     return parser
 
@@ -174,6 +180,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.seconds, args.concurrency, args.workers, args.runner, args.pg_stats
             )
             print(run_http_bench(http_config, settings.data_dir / "bench"))
+            return 0
+        if args.command == "bench" and args.bench_command == "onchain":
+            from escrowgrid.bench.onchain import OnchainBenchConfig
+            from escrowgrid.bench.onchain import run as run_onchain_bench
+
+            chain_config = OnchainBenchConfig(
+                args.events,
+                tuple(int(b) for b in args.batches.split(",")),
+                args.load_seconds,
+                args.load_concurrency,
+                args.load_batch,
+            )
+            print(run_onchain_bench(chain_config, settings.data_dir / "bench"))
             return 0
         if args.command == "onchain":
             if args.onchain_command == "deploy":
