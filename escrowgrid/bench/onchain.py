@@ -16,6 +16,7 @@ import asyncio
 import os
 import platform
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -91,8 +92,11 @@ class Throughput:
 def run(config: OnchainBenchConfig, data_root: Path) -> str:
     data_root.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="bench-onchain-", dir=data_root))
-    rows = _throughput(config, folder / "throughput")
-    load = _under_load(config, folder / "load")
+    try:
+        rows = _throughput(config, folder / "throughput")
+        load = _under_load(config, folder / "load")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # the chains' state files, the service's folder
     return _report(config, rows, load)
 
 
