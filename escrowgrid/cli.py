@@ -48,8 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     chain = bench_sub.add_parser("onchain", help="the on-chain publisher on anvil: throughput, lag")
     chain.add_argument("--events", type=int, default=300, help="events for each batch size")
     chain.add_argument("--batches", default="1,10,50", help="comma list of events per transaction")
-    chain.add_argument("--load-seconds", type=float, default=5.0, help="each HTTP load phase")
-    chain.add_argument("--load-concurrency", type=int, default=8, help="HTTP connections")
+    chain.add_argument("--load-seconds", type=float, default=10.0, help="each HTTP load phase")
+    chain.add_argument("--load-concurrency", type=int, default=16, help="HTTP connections")
     chain.add_argument("--load-batch", type=int, default=50, help="events per tx under load")
     _add_read_side(sub)
     return parser

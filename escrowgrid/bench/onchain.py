@@ -71,8 +71,8 @@ WHERE o.status = 'published'
 class OnchainBenchConfig:
     events: int = 300  # eligible events for each throughput row
     batches: tuple[int, ...] = (1, 10, 50)
-    load_seconds: float = 5.0  # each phase of the HTTP load
-    load_concurrency: int = 8
+    load_seconds: float = 10.0  # each phase of the HTTP load (bench http's default)
+    load_concurrency: int = 16
     load_batch: int = 50  # ONCHAIN_RETRY_BATCH_SIZE of the publisher under load
     workers: int = 2
 
