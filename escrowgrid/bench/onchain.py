@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 from eth_account import Account
+from hexbytes import HexBytes
 
 from escrowgrid import bootstrap
 from escrowgrid.application.context import ROOT, CommandContext
@@ -40,6 +41,11 @@ from escrowgrid.onchain.devnode import ANVIL_KEY, CHAIN_ID, Anvil
 from escrowgrid.onchain.publisher import Publisher
 from escrowgrid.onchain.sender import Sender
 
+# In automine every transaction is a block of its own: a batch of 50 events (about 23M gas) is
+# above the 15M target of anvil's default 30M block, so each one raises the EIP-1559 base fee by
+# an eighth, and a long run makes the fee unpayable ("Insufficient funds"). The bench measures
+# the publisher, not a fee market: blocks ten times larger keep every batch under the target.
+GAS_LIMIT = 300_000_000
 ONCHAIN_TEMPLATE: dict[str, Any] = {
     "currency": "USD",
     "region": "US",
@@ -83,6 +89,7 @@ class Throughput:
     events: int
     seconds: float
     transactions: int
+    gas: int  # used by all the batch size's transactions
 
     @property
     def per_second(self) -> float:
@@ -107,7 +114,7 @@ def _throughput(config: OnchainBenchConfig, folder: Path) -> list[Throughput]:
     folder.mkdir(parents=True)
     pg = EmbeddedPostgres(folder / "pg")
     pg.start()
-    anvil = Anvil(folder / "anvil.log").start()
+    anvil = Anvil(folder / "anvil.log", gas_limit=GAS_LIMIT).start()
     try:
         migrate(pg.dsn)
         asyncio.run(_seed(pg.dsn, config.events))
@@ -186,8 +193,16 @@ async def _publish_all(dsn: str, anvil: Anvil, batch: int) -> Throughput:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         seconds = time.perf_counter() - started
+        cur = await conn.execute("SELECT DISTINCT tx_hash FROM onchain_outbox")
+        hashes = [bytes(r[0]) for r in await cur.fetchall()]
     after = await asyncio.to_thread(_sent, anvil)
-    return Throughput(batch, events, seconds, after - before)
+    gas = await asyncio.to_thread(_gas_used, anvil, hashes)
+    return Throughput(batch, events, seconds, after - before, gas)
+
+
+def _gas_used(anvil: Anvil, hashes: list[bytes]) -> int:
+    w3 = ChainClient.connect(anvil.url, ANVIL_KEY).w3
+    return sum(int(w3.eth.get_transaction_receipt(HexBytes(h))["gasUsed"]) for h in hashes)
 
 
 def _sent(anvil: Anvil) -> int:
@@ -232,7 +247,7 @@ def _under_load(config: OnchainBenchConfig, folder: Path) -> Load:
     folder.mkdir(parents=True)
     pg = EmbeddedPostgres(folder / "pg")
     pg.start()
-    anvil = Anvil(folder / "anvil.log").start()
+    anvil = Anvil(folder / "anvil.log", gas_limit=GAS_LIMIT).start()
     processes = []
     try:
         address = ChainClient.connect(anvil.url, ANVIL_KEY).deploy()
@@ -320,12 +335,13 @@ def _seconds(lags: list[float], pct: float) -> float:
 
 def _report(config: OnchainBenchConfig, rows: list[Throughput], load: Load) -> str:
     lines = [
-        "| events per transaction | events | transactions | seconds | events/s |",
-        "|---:|---:|---:|---:|---:|",
+        "| events per transaction | events | transactions | seconds | events/s | gas per event |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r.batch} | {r.events} | {r.transactions} | {r.seconds:.1f} | {r.per_second:.1f} |"
+            f"| {r.batch} | {r.events} | {r.transactions} | {r.seconds:.1f} | {r.per_second:.1f}"
+            f" | {r.gas // max(1, r.events):,} |"
         )
     lines += ["", http._report(load.phases, http.HttpBenchConfig(
         config.load_seconds, config.load_concurrency, config.workers))]  # fmt: skip
@@ -343,7 +359,8 @@ def _report(config: OnchainBenchConfig, rows: list[Throughput], load: Load) -> s
         f"| commit to confirmed on chain max (s) | {max(load.lags, default=0.0):.2f} |",
         "",
         f"machine: {platform.machine()}, {os.cpu_count()} cores; anvil automine (one block per"
-        " transaction), ONCHAIN_CONFIRMATIONS=1; throughput: one sender in this process;"
+        f" transaction, block gas limit {GAS_LIMIT:,}), ONCHAIN_CONFIRMATIONS=1; throughput: one"
+        " sender in this process;"
         " under load: `escrowgrid onchain run` beside `escrowgrid serve`",
     ]
     return "\n".join(lines)

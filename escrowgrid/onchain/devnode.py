@@ -27,13 +27,20 @@ def free_port() -> int:
 class Anvil:
     """One anvil process; `stop` then `start` again on the same port simulates a node outage."""
 
-    def __init__(self, log: Path, port: int | None = None, block_time: float | None = None) -> None:
+    def __init__(
+        self,
+        log: Path,
+        port: int | None = None,
+        block_time: float | None = None,
+        gas_limit: int | None = None,
+    ) -> None:
         if not BINARY.exists():
             raise RuntimeError(f"anvil is missing: run `npm ci` in {BINARY.parents[2]}")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         self.block_time = block_time
+        self.gas_limit = gas_limit
         self._state = log.with_suffix(".state.json")
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -42,6 +49,8 @@ class Anvil:
         args += ["--chain-id", str(CHAIN_ID), "--state", str(self._state)]
         if self.block_time is not None:
             args += ["--block-time", str(self.block_time)]
+        if self.gas_limit is not None:
+            args += ["--gas-limit", str(self.gas_limit)]
         with self.log.open("ab") as out:
             self._proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
         deadline = time.monotonic() + 30
