@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="record PostgreSQL's statements (pg_stat_statements) and print the costliest",
     )
+    chain = bench_sub.add_parser("onchain", help="the on-chain publisher on anvil: throughput, lag")
+    chain.add_argument("--events", type=int, default=300, help="events for each batch size")
+    chain.add_argument("--batches", default="1,10,50", help="comma list of events per transaction")
+    chain.add_argument("--load-seconds", type=float, default=10.0, help="each HTTP load phase")
+    chain.add_argument("--load-concurrency", type=int, default=16, help="HTTP connections")
+    chain.add_argument("--load-batch", type=int, default=50, help="events per tx under load")
     _add_read_side(sub)
     return parser
 
@@ -113,6 +119,22 @@ def _read_side(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
 
+def _publisher_scrape(settings: Settings) -> onchain_commands.Follower | None:
+    """`onchain run`'s /metrics on ONCHAIN_METRICS_PORT, answering the root key as the API does."""
+    if not settings.onchain.metrics_port:
+        return None
+    import msgspec
+
+    from escrowgrid.api.scrape_auth import root_only
+    from escrowgrid.onchain.scrape import MetricsEndpoint
+    from escrowgrid.serve import ensure_root_key
+
+    # Without ROOT_API_KEY, the key `serve` generated in the data folder (or a new one there).
+    root = settings.root_api_key or ensure_root_key(settings.data_dir)[0]
+    with_root = msgspec.structs.replace(settings, root_api_key=root)
+    return MetricsEndpoint(settings.host, settings.onchain.metrics_port, root_only(with_root))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "openapi":
@@ -159,6 +181,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(run_http_bench(http_config, settings.data_dir / "bench"))
             return 0
+        if args.command == "bench" and args.bench_command == "onchain":
+            from escrowgrid.bench.onchain import OnchainBenchConfig
+            from escrowgrid.bench.onchain import run as run_onchain_bench
+
+            chain_config = OnchainBenchConfig(
+                args.events,
+                tuple(int(b) for b in args.batches.split(",")),
+                args.load_seconds,
+                args.load_concurrency,
+                args.load_batch,
+            )
+            print(run_onchain_bench(chain_config, settings.data_dir / "bench"))
+            return 0
         if args.command == "onchain":
             if args.onchain_command == "deploy":
                 return onchain_commands.deploy(settings.onchain)
@@ -167,7 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             with database_for(settings) as dsn:
                 migrate(dsn)
-                return onchain_commands.run(args, settings.onchain, dsn)
+                scrape = _publisher_scrape(settings) if args.onchain_command == "run" else None
+                return onchain_commands.run(args, settings.onchain, dsn, scrape=scrape)
         if args.command in ("projections", "verify"):
             return _read_side(args, settings)
     except (MigrationError, EmbeddedPostgresError) as exc:

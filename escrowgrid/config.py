@@ -39,11 +39,15 @@ class OnchainSettings(msgspec.Struct, frozen=True):
     failure_mode: OnchainFailureMode = OnchainFailureMode.QUEUE
     max_retries: int = 3
     retry_delay_ms: int = 5000
-    retry_worker_enabled: bool = True
+    retry_worker_enabled: bool = True  # revive failed events after retry_cooldown_ms
+    retry_cooldown_ms: int = 300_000
     retry_batch_size: int = 10
     confirmations: int = 1  # blocks, counting the one holding the record
     max_lag_events: int = 1000  # failure mode `fail`: refuse on-chain commands beyond this
     anchor_interval: int = 1000  # events between ledger digests anchored on chain; 0: none
+    # Also anchor once the oldest event not yet under an anchor is this old; 0: by count only.
+    anchor_interval_seconds: int = 0
+    metrics_port: int = 4001  # `escrowgrid onchain run` serves /metrics here; 0: none
 
 
 class ReplicaSettings(msgspec.Struct, frozen=True):
@@ -214,10 +218,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_retries=r.get("ONCHAIN_MAX_RETRIES", _int_parser(0, 100), 3),
         retry_delay_ms=r.get("ONCHAIN_RETRY_DELAY_MS", _int_parser(0), 5000),
         retry_worker_enabled=r.get("ONCHAIN_RETRY_WORKER_ENABLED", _bool, True),
+        retry_cooldown_ms=r.get("ONCHAIN_RETRY_COOLDOWN_MS", _int_parser(0), 300_000),
         retry_batch_size=r.get("ONCHAIN_RETRY_BATCH_SIZE", _int_parser(1, 10_000), 10),
         confirmations=r.get("ONCHAIN_CONFIRMATIONS", _int_parser(1, 1000), 1),
         max_lag_events=r.get("ONCHAIN_MAX_LAG_EVENTS", _int_parser(0), 1000),
         anchor_interval=r.get("ONCHAIN_ANCHOR_INTERVAL", _int_parser(0), 1000),
+        anchor_interval_seconds=r.get("ONCHAIN_ANCHOR_INTERVAL_SECONDS", _int_parser(0), 0),
+        metrics_port=r.get("ONCHAIN_METRICS_PORT", _int_parser(0, 65535), 4001),
     )
     if onchain.enabled:
         for name, value in (

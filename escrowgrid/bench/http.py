@@ -123,7 +123,16 @@ async def _phase(
     return Phase(sample, cpu)
 
 
-async def _drive(config: HttpBenchConfig, port: int, root: str, meter: _Meter) -> list[Phase]:
+PLAIN_TEMPLATE: dict[str, Any] = {"currency": "USD", "region": "US"}
+
+
+async def _drive(
+    config: HttpBenchConfig,
+    port: int,
+    root: str,
+    meter: _Meter,
+    template_config: dict[str, Any] = PLAIN_TEMPLATE,  # `bench onchain`: an on-chain template
+) -> list[Phase]:
     setup = Connection("127.0.0.1", port, {"X-API-KEY": root})
 
     async def post(conn: Connection, path: str, body: dict[str, Any]) -> Any:
@@ -138,7 +147,7 @@ async def _drive(config: HttpBenchConfig, port: int, root: str, meter: _Meter) -
     admin = Connection("127.0.0.1", port, {"X-API-KEY": key})
     template = await post(admin, "/asset-templates", {
         "code": "CONSTR_ESCROW", "name": "Escrow", "vertical": "CONSTRUCTION", "region": "US",
-        "config": {"currency": "USD", "region": "US"},
+        "config": template_config,
     })  # fmt: skip
     asset = await post(admin, "/assets", {"templateId": template["id"], "label": "Tower"})
     await setup.close()

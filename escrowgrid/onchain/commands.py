@@ -6,9 +6,15 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from escrowgrid.config import OnchainSettings
+
+
+class Follower(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,15 +47,30 @@ def deploy(settings: OnchainSettings, out: TextIO = sys.stdout) -> int:
 
 
 def run(
-    args: argparse.Namespace, settings: OnchainSettings, dsn: str, out: TextIO = sys.stdout
+    args: argparse.Namespace,
+    settings: OnchainSettings,
+    dsn: str,
+    out: TextIO = sys.stdout,
+    *,
+    scrape: Follower | None = None,
 ) -> int:
-    """`run`, `status` or `retry` on the database `dsn`."""
+    """`run` (with its /metrics endpoint `scrape`), `status` or `retry` on the database `dsn`."""
     if args.onchain_command == "run":
-        from escrowgrid.onchain.publisher import Publisher
-
-        asyncio.run(Publisher(dsn, settings).run())
+        asyncio.run(_publish(settings, dsn, scrape))
         return 0
     return asyncio.run(_database_command(args, dsn, out))
+
+
+async def _publish(settings: OnchainSettings, dsn: str, scrape: Follower | None) -> None:
+    from escrowgrid.onchain.publisher import Publisher
+
+    if scrape is not None:
+        await scrape.start()
+    try:
+        await Publisher(dsn, settings).run()
+    finally:
+        if scrape is not None:
+            await scrape.stop()
 
 
 async def _database_command(args: argparse.Namespace, dsn: str, out: TextIO) -> int:

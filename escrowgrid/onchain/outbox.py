@@ -122,10 +122,11 @@ class OutboxProjection(Projection):
                 rows["onchain_outbox"].append(_queued(event, "POSITION_STATE_CHANGED"))
         for table, values in rows.items():
             await _insert(conn, target, table, values)
-        if self.anchor_interval:
-            await self._anchor(conn, target, plan)
+        # The digest is folded even when no anchor is due by count: anchoring by time, or by
+        # count turned on later, anchors the digest of the whole log.
+        await self._fold(conn, target, plan)
 
-    async def _anchor(
+    async def _fold(
         self, conn: AsyncConnection[Any], target: Target, plan: Sequence[LogEvent]
     ) -> None:
         if not plan:
@@ -138,7 +139,7 @@ class OutboxProjection(Projection):
             assert event.hash is not None
             digest = digest_step(digest, event.position, event.hash)
             count += 1
-            if count % self.anchor_interval == 0:
+            if self.anchor_interval and count % self.anchor_interval == 0:
                 anchors.append((event.position, digest))
         await conn.execute(target.sql(_DIGEST_WRITE), (plan[-1].position, digest, count))
         await _insert(conn, target, "onchain_anchors", anchors)

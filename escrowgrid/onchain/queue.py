@@ -7,6 +7,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from escrowgrid.config import OnchainSettings
+
 # A row is due when it is pending, its time has come, and no earlier row of its position is
 # still open in any other way (sent but unconfirmed, waiting for a retry, or failed): so a later
 # event never reaches the chain before an earlier one of the same position.
@@ -34,7 +36,13 @@ UPDATE onchain_outbox SET attempts = attempts + 1, last_error = %s, status = 'pe
 WHERE log_position = ANY(%s)
 RETURNING log_position, position_id::text, attempts
 """
-_GIVE_UP = "UPDATE onchain_outbox SET status = 'failed' WHERE log_position = ANY(%s)"
+# A failed row's next_attempt_at is when the retry worker (ONCHAIN_RETRY_WORKER_ENABLED) may
+# take it back: after the cool-down. Without the worker only `escrowgrid onchain retry` does.
+_GIVE_UP = """
+UPDATE onchain_outbox SET status = 'failed',
+    next_attempt_at = now() + make_interval(secs => %s / 1000.0)
+WHERE log_position = ANY(%s)
+"""
 _IN_FLIGHT = """
 SELECT tx_hash, array_agg(log_position ORDER BY log_position),
     min(sent_at) < now() - make_interval(secs => %s), max(block_number), max(block_hash)
@@ -56,6 +64,7 @@ _RETRY = """
 UPDATE onchain_outbox SET status = 'pending', attempts = 0, next_attempt_at = now()
 WHERE status = 'failed'
 """
+_REVIVE = _RETRY + " AND next_attempt_at <= now()"
 _STATUS = """
 SELECT
     (SELECT coalesce(max(position), 0) FROM events),
@@ -77,6 +86,19 @@ SELECT log_position, digest FROM onchain_anchors
 WHERE status = 'pending' OR (status = 'sent' AND sent_at < now() - make_interval(secs => %s))
 ORDER BY log_position LIMIT 1
 """
+# Anchoring by time (ONCHAIN_ANCHOR_INTERVAL_SECONDS): the digest the outbox projection has
+# folded so far, once the oldest event after the last anchor is that many seconds old. The
+# projection only ever adds anchors beyond its tracking position, so the two never collide.
+_ANCHOR_BY_TIME = """
+INSERT INTO onchain_anchors (log_position, digest)
+SELECT d.position, d.digest
+FROM onchain_digest AS d,
+    LATERAL (SELECT coalesce(max(log_position), 0) AS at FROM onchain_anchors) AS last
+WHERE d.position > last.at
+  AND (SELECT e.recorded_at FROM events AS e WHERE e.position > last.at
+       ORDER BY e.position LIMIT 1) <= now() - make_interval(secs => %s)
+ON CONFLICT (log_position) DO NOTHING
+"""
 _ANCHOR_SENT = """
 UPDATE onchain_anchors SET status = 'sent', tx_hash = %s, sent_at = now() WHERE log_position = %s
 """
@@ -89,6 +111,12 @@ async def anchor_due(conn: AsyncConnection[Any], stale_seconds: float) -> tuple[
     cur = await conn.execute(_ANCHOR_DUE, (stale_seconds,))
     row = await cur.fetchone()
     return None if row is None else (int(row[0]), bytes(row[1]))
+
+
+async def anchor_by_time(conn: AsyncConnection[Any], seconds: int) -> bool:
+    """Queue an anchor of the folded digest when the oldest unanchored event is `seconds` old."""
+    cur = await conn.execute(_ANCHOR_BY_TIME, (seconds,))
+    return cur.rowcount > 0
 
 
 async def anchor_sent(conn: AsyncConnection[Any], log_position: int, tx_hash: bytes) -> None:
@@ -144,14 +172,14 @@ async def mark_sent(conn: AsyncConnection[Any], tx_hash: bytes, positions: list[
 
 
 async def mark_attempt_failed(
-    conn: AsyncConnection[Any], positions: list[int], error: str, delay_ms: int, max_retries: int
+    conn: AsyncConnection[Any], positions: list[int], error: str, settings: OnchainSettings
 ) -> list[tuple[int, str, int]]:
-    """Count a failed attempt; rows past `max_retries` become failed. Returns those rows."""
-    cur = await conn.execute(_FAILED_ATTEMPT, (error[:500], delay_ms, positions))
+    """Count a failed attempt; rows past ONCHAIN_MAX_RETRIES become failed. Returns those rows."""
+    cur = await conn.execute(_FAILED_ATTEMPT, (error[:500], settings.retry_delay_ms, positions))
     rows = [(r[0], r[1], r[2]) for r in await cur.fetchall()]
-    exhausted = [r for r in rows if r[2] > max_retries]
+    exhausted = [r for r in rows if r[2] > settings.max_retries]
     if exhausted:
-        await conn.execute(_GIVE_UP, ([r[0] for r in exhausted],))
+        await conn.execute(_GIVE_UP, (settings.retry_cooldown_ms, [r[0] for r in exhausted]))
     return exhausted
 
 
@@ -179,6 +207,12 @@ async def requeue(conn: AsyncConnection[Any], tx_hash: bytes) -> None:
 
 async def retry_failed(conn: AsyncConnection[Any]) -> int:
     cur = await conn.execute(_RETRY)
+    return cur.rowcount
+
+
+async def revive_failed(conn: AsyncConnection[Any]) -> int:
+    """The retry worker: failed rows whose cool-down is over back to the queue (attempts 0)."""
+    cur = await conn.execute(_REVIVE)
     return cur.rowcount
 
 

@@ -86,12 +86,26 @@ class Sender:
             with contextlib.suppress(ChainError):  # a node away: the send below counts it
                 await self._confirm(conn, client, head)
         await conn.execute(gate.MARK, (head is not None,))
+        if self.settings.retry_worker_enabled:
+            await self._revive(conn)
         rows = await queue.due(conn, self.settings.retry_batch_size)
         if rows:
             await self._send(conn, client, rows)
+        if self.settings.anchor_interval_seconds:
+            await queue.anchor_by_time(conn, self.settings.anchor_interval_seconds)
         anchored = head is not None and client is not None and await self._anchor(conn, client)
         await self._measure(conn)
         return bool(rows) or anchored
+
+    async def _revive(self, conn: AsyncConnection[Any]) -> None:
+        # Revived rows are the earliest open rows of their positions (later ones were held back
+        # behind them), so they go first and per-position order holds.
+        count = await queue.revive_failed(conn)
+        if count:
+            log.info(
+                "onchain_retry_revived",
+                extra={"event": "onchain_retry_revived", "count": count},
+            )
 
     async def _anchor(self, conn: AsyncConnection[Any], client: ChainClient) -> bool:
         """Confirm anchors in flight, send the next one; True when one was sent."""
@@ -179,10 +193,7 @@ class Sender:
         self, conn: AsyncConnection[Any], positions: list[int], error: str
     ) -> None:
         metrics.SEND_ERRORS.inc()
-        s = self.settings
-        exhausted = await queue.mark_attempt_failed(
-            conn, positions, error, s.retry_delay_ms, s.max_retries
-        )
+        exhausted = await queue.mark_attempt_failed(conn, positions, error, self.settings)
         log.warning("onchain send failed", extra={"positions": positions, "error": error})
         for log_position, position_id, attempts in exhausted:
             metrics.FAILED.inc()

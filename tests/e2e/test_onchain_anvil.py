@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ import pytest
 
 from escrowgrid.onchain.client import ChainClient
 from tests.conftest import ROOT_KEY
-from tests.support.anvil import ANVIL_KEY, CHAIN_ID, Anvil
+from tests.support.anvil import ANVIL_KEY, CHAIN_ID, Anvil, free_port
 from tests.support.api import Api
 from tests.support.server import ServerProcess
 
@@ -40,6 +42,7 @@ def _chain_env(anvil: Anvil, address: str | None = None) -> dict[str, str]:
         "ONCHAIN_MAX_RETRIES": "100",
         "ONCHAIN_RETRY_BATCH_SIZE": "4",
         "ONCHAIN_ANCHOR_INTERVAL": "7",
+        "ONCHAIN_METRICS_PORT": "0",  # tests beside each other must not share the default port
     }
     if address:
         env["ONCHAIN_CONTRACT_ADDRESS"] = address
@@ -271,3 +274,75 @@ def test_fail_mode_refuses_on_chain_commands_with_503_while_the_node_is_away(
             node.stop()
     finally:
         server.stop()
+
+
+def _scrape(url: str, **headers: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return int(answer.status), answer.read().decode()
+    except urllib.error.HTTPError as refused:
+        return int(refused.code), refused.read().decode()
+
+
+def _until_listening(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        assert proc.poll() is None, "the publisher exited"
+        try:
+            _scrape(url)
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "the publisher's /metrics never answered"
+            time.sleep(0.2)
+
+
+def test_onchain_run_serves_its_metrics_to_the_root_key_only(
+    database_url: str, anvil: Anvil, tmp_path: Path
+) -> None:
+    address = _deploy(anvil)
+    server = _server(database_url, tmp_path, {})
+    try:
+        admin, asset = _onchain_world(Api(server.url, ROOT_KEY))
+        log = _log(database_url, _positions(admin, asset, 2))
+    finally:
+        server.stop()
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ROOT_API_KEY": ROOT_KEY,
+        "HOST": "127.0.0.1",
+        **_chain_env(anvil, address),
+        "ONCHAIN_METRICS_PORT": str(port),
+    }
+    out = (tmp_path / "publisher.log").open("ab")
+    proc = subprocess.Popen([*CLI, "onchain", "run"], env=env, stdout=out, stderr=out)
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        _until_listening(url, proc)
+        _until_published(database_url, len(log))
+        assert _scrape(url) == (401, '{"error": "Missing API key"}')
+        assert _scrape(url, **{"X-API-KEY": "not-the-root-key"})[0] == 401
+        assert (
+            _scrape(f"http://127.0.0.1:{port}/other", Authorization=f"Bearer {ROOT_KEY}")[0] == 404
+        )
+        deadline = time.monotonic() + 30
+        while True:  # the counter moves once the sender has seen the confirmations
+            status, text = _scrape(url, Authorization=f"Bearer {ROOT_KEY}")
+            assert status == 200
+            if f"escrowgrid_onchain_published_total {float(len(log))}" in text:
+                break
+            assert time.monotonic() < deadline, text
+            time.sleep(0.3)
+        assert "escrowgrid_onchain_pending_events 0.0" in text
+        status, same = _scrape(
+            f"http://127.0.0.1:{port}/metrics/prometheus", **{"X-API-KEY": ROOT_KEY}
+        )
+        assert status == 200 and "escrowgrid_onchain_failed_total" in same
+        assert ANVIL_KEY.removeprefix("0x") not in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        out.close()
+    assert ANVIL_KEY.removeprefix("0x") not in (tmp_path / "publisher.log").read_text()

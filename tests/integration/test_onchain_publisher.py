@@ -318,3 +318,141 @@ def test_fail_mode_refuses_when_the_publisher_is_behind_its_bound(
                 await gate.check(conn, roomy, position_id=pid)
 
     asyncio.run(body())
+
+
+async def _fail_first_batch(dsn: str, chain: Chain, settings: OnchainSettings) -> Sender:
+    """Queue the world, then fail its first batch for good (max_retries=0, the node away)."""
+    await _queue(dsn, chain.chain_id)
+    chain.down = True
+    sender = Sender(dsn, settings, chain.client)
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        await sender.step(conn)
+    assert (await _counts(dsn)).get("failed") == settings.retry_batch_size
+    chain.down = False
+    return sender
+
+
+def test_the_retry_worker_revives_failed_events_after_the_cool_down_in_order(
+    database_url: str, chain: Chain, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    settings = _settings(chain, max_retries=0, retry_batch_size=2, retry_cooldown_ms=1500)
+
+    async def body() -> None:
+        sender = await _fail_first_batch(database_url, chain, settings)
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            for _ in range(10):  # the node is back, the cool-down is not over: still failed
+                await sender.step(conn)
+            assert (await _counts(database_url)).get("failed") == 2
+            await asyncio.sleep(1.6)
+            for _ in range(20):
+                await sender.step(conn)
+        counts = await _counts(database_url)
+        assert set(counts) == {"published"}
+        positions = chain.client().recorded_positions()
+        assert len(positions) == counts["published"] == len(set(positions))
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            cur = await conn.execute("SELECT log_position, position_id FROM onchain_outbox")
+            owner = dict(await cur.fetchall())
+        for pid in set(owner.values()):  # per-position log order on chain
+            mine = [p for p in positions if owner[p] == pid]
+            assert mine == sorted(mine)
+
+    asyncio.run(body())
+    revived = [r for r in caplog.records if r.getMessage() == "onchain_retry_revived"]
+    assert revived and revived[0].__dict__["count"] == 2
+
+
+def test_without_the_retry_worker_failed_events_wait_for_onchain_retry(
+    database_url: str, chain: Chain
+) -> None:
+    settings = _settings(
+        chain, max_retries=0, retry_batch_size=2, retry_cooldown_ms=0, retry_worker_enabled=False
+    )
+
+    async def body() -> None:
+        sender = await _fail_first_batch(database_url, chain, settings)
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            for _ in range(10):
+                await sender.step(conn)
+            assert (await _counts(database_url)).get("failed") == 2
+            from escrowgrid.onchain import queue
+
+            assert await queue.retry_failed(conn) == 2
+            for _ in range(20):
+                await sender.step(conn)
+        assert set(await _counts(database_url)) == {"published"}
+
+    asyncio.run(body())
+
+
+async def _anchor_rows(conn: psycopg.AsyncConnection[Any]) -> list[tuple[int, str]]:
+    cur = await conn.execute("SELECT log_position, status FROM onchain_anchors ORDER BY 1")
+    return list(await cur.fetchall())
+
+
+async def _head(conn: psycopg.AsyncConnection[Any]) -> int:
+    cur = await conn.execute("SELECT max(position) FROM events")
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def _catch_up(dsn: str, settings: OnchainSettings) -> None:
+    """Run the outbox projection (not the sender) until it has passed the head of the log."""
+    publisher = Publisher(dsn, settings, client=lambda: None, lock_interval=0.1, poll_interval=0.05)  # type: ignore[arg-type,return-value]
+    await publisher.outbox.start()
+    try:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            head = await _head(conn)
+
+            async def passed() -> bool:
+                cur = await conn.execute(
+                    "SELECT position FROM projection_tracking WHERE name = 'onchain_outbox'"
+                )
+                row = await cur.fetchone()
+                return row is not None and row[0] >= head
+
+            await _until(passed)
+    finally:
+        await publisher.outbox.stop()
+
+
+def test_the_digest_is_anchored_by_time_when_events_arrived_since_the_last_anchor(
+    database_url: str, chain: Chain
+) -> None:
+    from escrowgrid.onchain.anchors import check_anchors
+
+    # Anchoring by count is off: only the time trigger anchors.
+    by_time = _settings(chain, anchor_interval=0, anchor_interval_seconds=1)
+
+    async def body() -> None:
+        async with open_ledger(database_url) as r:
+            world = await _world(r, chain.chain_id)
+        await _catch_up(database_url, by_time)
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            later = _settings(chain, anchor_interval=0, anchor_interval_seconds=3600)
+            patient = Sender(database_url, later, chain.client)
+            await patient.step(conn)
+            assert await _anchor_rows(conn) == []  # the oldest unanchored event is not that old
+            sender = Sender(database_url, by_time, chain.client)
+            await asyncio.sleep(1.1)
+            first = await _head(conn)
+            for _ in range(3):
+                await sender.step(conn)
+            assert await _anchor_rows(conn) == [(first, "published")]
+            await asyncio.sleep(1.1)
+            for _ in range(3):  # nothing arrived since: no new anchor
+                await sender.step(conn)
+            assert len(await _anchor_rows(conn)) == 1
+            async with open_ledger(database_url) as r:
+                await r.ledger.move_position(ROOT_CTX, world["off"][0], to_state="CANCELLED")
+            await _catch_up(database_url, by_time)
+            second = await _head(conn)
+            await asyncio.sleep(1.1)
+            for _ in range(3):
+                await sender.step(conn)
+            assert await _anchor_rows(conn) == [(first, "published"), (second, "published")]
+            assert await check_anchors(conn, chain.client()) == (2, [])
+
+    asyncio.run(body())

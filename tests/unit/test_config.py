@@ -130,3 +130,23 @@ def test_replica_is_optional_and_validated() -> None:
         load_settings({"DATABASE_REPLICA_URL": "mysql://x"})
     with pytest.raises(ConfigError, match=r"^DATABASE_REPLICA_MAX_LAG_MS='0' is not valid"):
         load_settings({"DATABASE_REPLICA_MAX_LAG_MS": "0"})
+
+
+def test_the_publishers_retry_worker_anchor_timer_and_metrics_port() -> None:
+    s = load_settings({})
+    assert s.onchain.retry_cooldown_ms == 300_000
+    assert s.onchain.anchor_interval_seconds == 0
+    assert s.onchain.metrics_port == 4001
+    s = load_settings(
+        {
+            "ONCHAIN_RETRY_COOLDOWN_MS": "2500",
+            "ONCHAIN_ANCHOR_INTERVAL_SECONDS": "60",
+            "ONCHAIN_METRICS_PORT": "0",
+        }
+    )
+    assert (s.onchain.retry_cooldown_ms, s.onchain.anchor_interval_seconds) == (2500, 60)
+    assert s.onchain.metrics_port == 0
+    with pytest.raises(ConfigError, match="ONCHAIN_METRICS_PORT"):
+        load_settings({"ONCHAIN_METRICS_PORT": "70000"})
+    with pytest.raises(ConfigError, match="ONCHAIN_ANCHOR_INTERVAL_SECONDS"):
+        load_settings({"ONCHAIN_ANCHOR_INTERVAL_SECONDS": "-1"})

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.deploy import compose_defaults
 from tests.support.server import REPO
 
 PROM = REPO / "deploy" / "prometheus"
@@ -53,13 +54,19 @@ def test_a_wrong_expectation_fails(tmp_path: Path) -> None:
 
 def test_scrape_config_is_valid_and_sends_the_root_key(tmp_path: Path) -> None:
     config = yaml.safe_load((PROM / "prometheus.yml").read_text())
-    (job,) = config["scrape_configs"]
-    assert job["metrics_path"] == "/metrics/prometheus"
-    assert job["authorization"]["type"] == "Bearer"
-    assert job["static_configs"][0]["targets"] == ["taas-api:4000"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"escrowgrid-api", "escrowgrid-publisher"}
+    assert jobs["escrowgrid-api"]["metrics_path"] == "/metrics/prometheus"
+    assert jobs["escrowgrid-api"]["static_configs"][0]["targets"] == ["taas-api:4000"]
+    # the compose `publisher` service (`escrowgrid onchain run`) on its ONCHAIN_METRICS_PORT
+    assert jobs["escrowgrid-publisher"]["metrics_path"] == "/metrics"
+    port = compose_defaults()["ONCHAIN_METRICS_PORT"]
+    assert jobs["escrowgrid-publisher"]["static_configs"][0]["targets"] == [f"publisher:{port}"]
     key = tmp_path / "root-api-key"
     key.write_text("replace-me-root-key\n")
-    job["authorization"]["credentials_file"] = str(key)  # the secret mounted in production
+    for job in jobs.values():
+        assert job["authorization"]["type"] == "Bearer"
+        job["authorization"]["credentials_file"] = str(key)  # the secret mounted in production
     shutil.copy(PROM / "alerts.yml", tmp_path)
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     done = promtool("check", "config", tmp_path / "prometheus.yml", cwd=tmp_path)

@@ -5,6 +5,7 @@ import { ApiError, unwrap, type Schemas } from '../api/client';
 import { useAuth } from '../auth';
 import { verifyChain, decodeText, type CheckedEvent } from '../chain';
 import { ConfirmButton, ErrorNote, Field, Money, StateBadge } from '../components/ui';
+import { OnchainRecords } from '../components/Onchain';
 import { atMost, isPositive } from '../money';
 
 type State = Schemas['PositionState'];
@@ -36,6 +37,12 @@ export function PositionPage() {
     queryKey: ['history', id],
     queryFn: () => unwrap(api.GET('/positions/{id}/history', { params: { path: { id } } })),
   });
+  const onchain = useQuery({
+    queryKey: ['onchain', id],
+    queryFn: () => unwrap(api.GET('/positions/{id}/onchain', { params: { path: { id } } })),
+    // Records move from pending to published while the page is open.
+    refetchInterval: (query) => (query.state.data?.records.some((r) => r.status !== 'published') ? 3000 : false),
+  });
   const p = position.data;
   return (
     <section>
@@ -44,6 +51,7 @@ export function PositionPage() {
       {p && <Summary position={p} past={asOf !== ''} />}
       {p && asOf === '' && <Actions position={p} />}
       <Timeline history={history.data} error={history.error} asOf={asOf} onAsOf={setAsOf} />
+      <OnchainRecords records={onchain.data} error={onchain.error} />
     </section>
   );
 }
@@ -81,6 +89,7 @@ function Actions({ position: p }: { position: Position }) {
     onSettled: () => Promise.all([
       client.invalidateQueries({ queryKey: ['position', p.id] }),
       client.invalidateQueries({ queryKey: ['history', p.id] }),
+      client.invalidateQueries({ queryKey: ['onchain', p.id] }),
       client.invalidateQueries({ queryKey: ['positions'] }),
     ]),
   });
