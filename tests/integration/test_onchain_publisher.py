@@ -1,4 +1,4 @@
-"""The publisher on PostgreSQL and an in-process EVM (anvil for block gas): once, in order, retry."""
+"""The publisher on PostgreSQL and an in-process EVM (anvil for block gas): once, in order."""
 
 from __future__ import annotations
 
