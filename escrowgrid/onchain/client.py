@@ -23,6 +23,16 @@ class ChainError(RuntimeError):
     """A node or contract failure; its message never holds the private key."""
 
 
+class BatchTooLarge(ChainError):
+    """The transaction needs more gas than a block holds: a smaller batch can still go."""
+
+
+# How nodes word "more gas than a block holds" at the estimate or the send: anvil "gas required
+# exceeds allowance: N", geth "gas required exceeds allowance (N)", pools "exceeds block gas
+# limit". A revert (not the owner, an empty hash) or a node away says none of these.
+_TOO_LARGE = ("exceeds allowance", "exceeds block gas limit", "exceeds the block gas limit")
+
+
 @dataclass(frozen=True, slots=True)
 class ChainEntry:
     """One event as the contract records it."""
@@ -94,6 +104,10 @@ class ChainClient:
     def head(self) -> int:
         return int(self.w3.eth.block_number)
 
+    def block_gas_limit(self) -> int:
+        """The gas the latest block may hold: no transaction can need more."""
+        return int(self.w3.eth.get_block("latest")["gasLimit"])
+
     # -- sending ------------------------------------------------------------------------------
 
     def deploy(self) -> str:
@@ -134,9 +148,12 @@ class ChainClient:
         # here, before anything is signed or sent.
         try:
             tx = call.build_transaction(self._base())
+            limit = self.block_gas_limit()
         except Exception as exc:
             self.resync_nonce()
-            raise ChainError(f"the node refused the call: {_describe(exc)}") from None
+            raise _refusal(exc, "the node refused the call") from None
+        if int(tx["gas"]) > limit:  # a node that does not cap its estimate at the block
+            raise BatchTooLarge(f"the call needs {tx['gas']} gas, over the block gas limit {limit}")
         return self._send(tx)
 
     def _base(self) -> dict[str, Any]:
@@ -157,7 +174,7 @@ class ChainClient:
             tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         except Exception as exc:
             self.resync_nonce()
-            raise ChainError(f"sending from {self.sender} failed: {_describe(exc)}") from None
+            raise _refusal(exc, f"sending from {self.sender} failed") from None
         self._nonce = int(tx["nonce"]) + 1
         return bytes(tx_hash)
 
@@ -196,6 +213,13 @@ class ChainClient:
         """(log position, digest) of every DigestAnchored event, in chain order."""
         logs = self.contract.events.DigestAnchored().get_logs(from_block=from_block)
         return [(int(e["args"]["logPosition"]), bytes(e["args"]["digest"])) for e in logs]
+
+
+def _refusal(exc: Exception, what: str) -> ChainError:
+    """The node's refusal as a ChainError, a BatchTooLarge when it says the block is too small."""
+    text = str(exc).lower()
+    error = BatchTooLarge if any(words in text for words in _TOO_LARGE) else ChainError
+    return error(f"{what}: {_describe(exc)}")
 
 
 def _describe(exc: Exception) -> str:

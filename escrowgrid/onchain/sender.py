@@ -6,6 +6,11 @@
 # error, next attempt with exponential backoff from ONCHAIN_RETRY_DELAY_MS). A crash between
 # sending and writing `sent` leaves the row pending: it is sent again, and the contract ignores
 # a log position it already holds, so the chain still has each event once.
+#
+# A batch too large for a block (BatchTooLarge: the node's estimate says so) is not a failed
+# attempt: the sender halves it until a part fits, sends that part, and from then on takes at
+# most that many rows a round (`batch_cap`), so the rest goes in later rounds through the
+# queue's per-position rule. Only a single event too large for a block counts as failed.
 
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from psycopg import AsyncConnection
 
 from escrowgrid.config import OnchainSettings
 from escrowgrid.onchain import gate, metrics, queue
-from escrowgrid.onchain.client import ChainClient, ChainEntry, ChainError
+from escrowgrid.onchain.client import BatchTooLarge, ChainClient, ChainEntry, ChainError
 from projections.runner import locks
 from projections.runner.connect import close_quietly, connect
 
@@ -50,6 +55,8 @@ class Sender:
         self.poll_interval = poll_interval
         self.stale_seconds = stale_seconds
         self.holds_lock = False
+        # The most rows that fitted in a block, once a larger batch was refused for its gas.
+        self.batch_cap: int | None = None
 
     async def run(self) -> None:
         """Until cancelled: take the lock, then send and confirm, reconnecting on failure."""
@@ -88,7 +95,7 @@ class Sender:
         await conn.execute(gate.MARK, (head is not None,))
         if self.settings.retry_worker_enabled:
             await self._revive(conn)
-        rows = await queue.due(conn, self.settings.retry_batch_size)
+        rows = await queue.due(conn, self.batch_cap or self.settings.retry_batch_size)
         if rows:
             await self._send(conn, client, rows)
         if self.settings.anchor_interval_seconds:
@@ -177,16 +184,31 @@ class Sender:
         if client is None:
             await self._attempt_failed(conn, positions, "the node is unreachable")
             return
-        entries = [
-            ChainEntry(r.log_position, r.event_hash, r.position_id, r.kind, r.payload_json)
-            for r in rows
-        ]
-        try:
-            tx_hash = await asyncio.to_thread(client.record_batch, entries)
-        except ChainError as exc:
-            self._client = None  # a fresh client asks the node for the pending nonce
-            await self._attempt_failed(conn, positions, str(exc))
-            return
+        while True:
+            entries = [
+                ChainEntry(r.log_position, r.event_hash, r.position_id, r.kind, r.payload_json)
+                for r in rows
+            ]
+            try:
+                tx_hash = await asyncio.to_thread(client.record_batch, entries)
+                break
+            except BatchTooLarge as exc:
+                if len(rows) == 1:
+                    await self._attempt_failed(conn, positions, str(exc))
+                    return
+                # Only the first part goes now: a later part may hold a later event of a
+                # position in this one, and the queue sends that only once this one is confirmed.
+                rows = rows[: (len(rows) + 1) // 2]
+                positions = positions[: len(rows)]
+                self.batch_cap = len(rows)
+                log.info(
+                    "onchain_batch_split",
+                    extra={"event": "onchain_batch_split", "size": len(rows), "error": str(exc)},
+                )
+            except ChainError as exc:
+                self._client = None  # a fresh client asks the node for the pending nonce
+                await self._attempt_failed(conn, positions, str(exc))
+                return
         await queue.mark_sent(conn, tx_hash, positions)
 
     async def _attempt_failed(

@@ -1,14 +1,19 @@
-"""EscrowLedger semantics and the web3 client on an in-process EVM (eth-tester, py-evm)."""
+"""EscrowLedger semantics and the web3 client on an in-process EVM (eth-tester), anvil for gas."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from eth_tester import EthereumTester  # type: ignore[import-untyped]
 from web3 import EthereumTesterProvider, Web3
 
-from escrowgrid.onchain.client import ChainClient, ChainEntry, ChainError
+from escrowgrid.onchain.client import BatchTooLarge, ChainClient, ChainEntry, ChainError
+from tests.support.anvil import ANVIL_KEY, Anvil
+
+# anvil's second development account (public knowledge, like the first): not the owner
+ANVIL_OTHER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 
 
 @pytest.fixture
@@ -119,3 +124,26 @@ def test_the_private_key_is_never_in_reprs_errors_or_logs(
     messages.extend(record.getMessage() for record in caplog.records)
     bare = key.removeprefix("0x").lower()
     assert all(bare not in m.lower() for m in messages)
+
+
+def test_only_a_call_over_the_block_gas_limit_is_batch_too_large(tmp_path: Path) -> None:
+    node = Anvil(tmp_path / "anvil.log", gas_limit=1_200_000).start()
+    try:
+        owner = ChainClient.connect(node.url, ANVIL_KEY)
+        address = owner.deploy()
+        big = [
+            ChainEntry(p, p.to_bytes(32, "big"), "p-1", "POSITION_CREATED", "x" * 600)
+            for p in range(1, 11)
+        ]
+        with pytest.raises(BatchTooLarge, match="exceeds allowance"):
+            owner.record_batch(big)
+        with pytest.raises(ChainError) as reverted:  # not the owner: a revert, however large
+            ChainClient.connect(node.url, ANVIL_OTHER_KEY, address).record_batch(big)
+        assert not isinstance(reverted.value, BatchTooLarge)
+        _mined(owner, owner.record_batch(big[:1]))  # one event fits, the nonce was not spent
+        node.stop()
+        with pytest.raises(ChainError) as away:
+            owner.record_batch(big[1:2])
+        assert not isinstance(away.value, BatchTooLarge)
+    finally:
+        node.stop()

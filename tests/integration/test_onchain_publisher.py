@@ -1,4 +1,4 @@
-"""The publisher on PostgreSQL and an in-process EVM: queue exactly once, send in order, retry."""
+"""The publisher on PostgreSQL and an in-process EVM (anvil for block gas): once, in order."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from escrowgrid.config import OnchainSettings
 from escrowgrid.onchain.client import ChainClient
 from escrowgrid.onchain.publisher import Publisher
 from escrowgrid.onchain.sender import Sender
+from tests.support.anvil import ANVIL_KEY, CHAIN_ID, Anvil
 from tests.support.ledger import ROOT_CTX, Running, open_ledger
 
 OTHER_CHAIN = 5
@@ -213,6 +215,44 @@ def test_retries_run_out_then_the_position_is_held_and_retry_resumes(
 
     asyncio.run(body())
     assert any(r.getMessage() == "onchain_publish_failed" for r in caplog.records)
+
+
+# Two events (about 490,000 gas each) fit in one of this node's blocks, three do not.
+SMALL_BLOCK_GAS = 1_200_000
+
+
+def test_a_batch_too_large_for_a_block_is_split_and_each_event_lands_once_in_order(
+    database_url: str, tmp_path: Path
+) -> None:
+    node = Anvil(tmp_path / "anvil.log", gas_limit=SMALL_BLOCK_GAS).start()
+    try:
+        address = ChainClient.connect(node.url, ANVIL_KEY).deploy()
+
+        def client() -> ChainClient:
+            return ChainClient.connect(node.url, ANVIL_KEY, address)
+
+        settings = OnchainSettings(
+            enabled=True, chain_id=CHAIN_ID, retry_delay_ms=0, max_retries=2, retry_batch_size=10
+        )
+
+        async def body() -> None:
+            expected = await _queue(database_url, CHAIN_ID)
+            assert len(expected) > 2  # more than one block holds: the first batch cannot fit
+            sender = Sender(database_url, settings, client)
+            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+                for _ in range(len(expected) + 2):
+                    await sender.step(conn)
+                cur = await conn.execute(
+                    "SELECT status, attempts, last_error FROM onchain_outbox ORDER BY log_position"
+                )
+                rows = await cur.fetchall()
+            # every event sent once, and the refused batch never counted as a failed attempt
+            assert rows == [("published", 1, None)] * len(expected)
+            assert client().recorded_positions() == expected  # once each, in log order
+
+        asyncio.run(body())
+    finally:
+        node.stop()
 
 
 def test_confirmations_and_a_dropped_receipt_requeues(database_url: str, chain: Chain) -> None:
