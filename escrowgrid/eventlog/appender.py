@@ -204,10 +204,8 @@ class Appender:
                 outcomes[index] = ConcurrencyConflict(UUID(stream), int(expected), int(actual))
         if self._inline is not None:
             try:
-                await self._inline.project(
-                    conn, tracked, head_before, _appended(requests, positions)
-                )
-                await conn.execute(b"COMMIT")
+                appended = _appended(requests, positions)
+                await self._inline.commit(conn, tracked, head_before, appended)
             except BaseException:
                 with contextlib.suppress(Exception):
                     await conn.execute(b"ROLLBACK")

@@ -29,12 +29,13 @@ class InlineProjector(Protocol):
         """The tracking names of those models: their rows are locked with the event table."""
         ...
 
-    async def project(
+    async def commit(
         self,
         conn: AsyncConnection[Any],
         tracked: Mapping[str, int],
         head_before: int,
         appended: Sequence[AppendedEvent],
     ) -> None:
-        """Bring the models up to the batch's last event, in the caller's transaction."""
+        """Bring the models up to the batch's last event and COMMIT the caller's transaction
+        (in one round trip when it can); the events commit even if the models cannot."""
         ...
