@@ -264,8 +264,8 @@ def report(results: list[Round], config: HttpBenchConfig, against: Against) -> s
     lines += ["", "| figure (median of rounds) | A | B | B/A |", "|---|---:|---:|---:|"]
     for key in medians["A"]:
         a, b = medians["A"][key], medians["B"][key]
-        ratio = b / a if a else float("nan")
-        lines.append(f"| {key} | {a:,.1f} | {b:,.1f} | {ratio:.2f}x |")
+        ratio = f"{b / a:.2f}x" if a else "-"
+        lines.append(f"| {key} | {a:,.1f} | {b:,.1f} | {ratio} |")
     lines.append("")
     lines.append(
         f"A = {against.label}, B = this checkout; {len(results) // 2} rounds each, alternating "
