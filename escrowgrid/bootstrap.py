@@ -19,7 +19,8 @@ from escrowgrid.eventlog.loader import StreamLoader
 from escrowgrid.eventlog.retention import IdempotencyRetention
 from escrowgrid.replica.monitor import ReplicaMonitor
 from escrowgrid.replica.reads import ReplicaReads
-from projections.registry import select
+from projections.registry import INLINE, UnknownProjection, select
+from projections.runner.inline import InlineProjection
 from projections.runner.runner import ProjectionRunner
 from projections.runner.waiting import ProjectionWaiter
 
@@ -95,14 +96,18 @@ def build(
     onchain: OnchainSettings | None = None,
     replica: ReplicaSettings | None = None,
     replica_pool_size: PoolSize = PoolSize(),
+    inline: bool = True,
 ) -> Running:
     """Wire everything for `dsn` without I/O; `start` opens and starts it.
 
     With `replica.url`, queries may go to that streaming replica; commands, authentication and
-    every follower stay on `dsn`, the primary.
+    every follower stay on `dsn`, the primary. Without `inline`, appends leave every read model
+    to a runner, as versions before 0070 did.
     """
     pool = open_pool(dsn, min_size=pool_size.min_size, max_size=pool_size.max_size)
-    appender = Appender(pool)
+    # Positions and the ledger feed are written in the append transaction: a command's answer
+    # never waits for the runner, which follows the log for the other read models.
+    appender = Appender(pool, inline=InlineProjection() if inline else None)
     loader = StreamLoader(pool)
     store = PostgresEventStore(pool, appender, loader)
     running = Running(pool, appender, loader, store, Ledger(store))
@@ -131,8 +136,12 @@ def build(
 def projection_runner(
     dsn: str, names: Sequence[str] = (), *, batch_size: int = 5000
 ) -> ProjectionRunner:
-    """The runner as its own process (`escrowgrid projections run`): named read models, or all."""
-    return ProjectionRunner(dsn, select(names), batch_size=batch_size)
+    """The runner as its own process (`escrowgrid projections run`): named read models, or all
+    but the inline ones (the appends write those)."""
+    followed = tuple(p for p in select(names) if p not in INLINE)
+    if not followed:
+        raise UnknownProjection(f"{', '.join(names)}: projected inline by the appends, not run")
+    return ProjectionRunner(dsn, followed, batch_size=batch_size)
 
 
 @asynccontextmanager
@@ -140,9 +149,10 @@ async def running(
     dsn: str,
     *,
     pool_size: PoolSize = PoolSize(),
+    inline: bool = True,
 ) -> AsyncIterator[Running]:
     """The command side for a benchmark or a test: started on entry, stopped on the way out."""
-    wired = build(dsn, pool_size=pool_size)
+    wired = build(dsn, pool_size=pool_size, inline=inline)
     await wired.start()
     try:
         yield wired

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from escrowgrid import jsonlog
 from escrowgrid.config import ConfigError, Settings, load_settings
 from escrowgrid.embedded_pg import EmbeddedPostgresError
 from escrowgrid.migrations import MigrationError
 from escrowgrid.onchain import commands as onchain_commands
+
+if TYPE_CHECKING:
+    from escrowgrid.bench.http import HttpBenchConfig
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,6 +50,20 @@ def _parser() -> argparse.ArgumentParser:
         "--pg-stats",
         action="store_true",
         help="record PostgreSQL's statements (pg_stat_statements) and print the costliest",
+    )
+    http.add_argument(
+        "--against",
+        metavar="REF|URL",
+        help="A/B: a git ref (served from a temporary worktree) or a running server's http:// "
+        "URL as A, this checkout as B, in alternating rounds; prints B/A",
+    )
+    http.add_argument(
+        "--rounds", type=int, default=3, help="with --against: rounds of each side (A B A B ...)"
+    )
+    http.add_argument(
+        "--against-root-key",
+        default=os.environ.get("BENCH_AGAINST_ROOT_KEY"),
+        help="with --against URL: that server's root API key (default: $BENCH_AGAINST_ROOT_KEY)",
     )
     chain = bench_sub.add_parser("onchain", help="the on-chain publisher on anvil: throughput, lag")
     chain.add_argument("--events", type=int, default=300, help="events for each batch size")
@@ -179,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             http_config = HttpBenchConfig(
                 args.seconds, args.concurrency, args.workers, args.runner, args.pg_stats
             )
+            if args.against is not None:
+                return _ab(args, http_config, settings.data_dir / "bench")
             print(run_http_bench(http_config, settings.data_dir / "bench"))
             return 0
         if args.command == "bench" and args.bench_command == "onchain":
@@ -212,6 +234,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 2
+
+
+def _ab(args: argparse.Namespace, config: HttpBenchConfig, folder: Path) -> int:
+    """`bench http --against`: check the arguments before starting anything, then run."""
+    from escrowgrid.bench.ab import AgainstError, parse_against, run_ab
+
+    if args.rounds < 1:
+        print("escrowgrid: --rounds must be at least 1", file=sys.stderr)
+        return 2
+    if config.runner != "inline" or config.pg_stats:
+        print(
+            "escrowgrid: --against runs the default service (no --runner/--pg-stats)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        against = parse_against(args.against, args.against_root_key)
+    except AgainstError as exc:
+        print(f"escrowgrid: {exc}", file=sys.stderr)
+        return 2
+    print(run_ab(config, against, args.rounds, folder))
+    return 0
 
 
 if __name__ == "__main__":

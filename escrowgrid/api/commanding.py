@@ -63,6 +63,6 @@ async def run(
     outcome = await command(await context_for(request, render))
     if outcome.replayed is not None:
         return replay(outcome.replayed)
-    await services.wait_visible(outcome.position)
+    await services.wait_visible(outcome.position, outcome.topics)
     assert outcome.value is not None
     return answer(view(outcome.value), status)

@@ -22,6 +22,7 @@ from escrowgrid.api.params import (
     query_time,
 )
 from escrowgrid.api.scoping import filter_id, institution_scope
+from escrowgrid.api.services import Services
 from escrowgrid.application import access
 from escrowgrid.application.context import Actor
 from escrowgrid.eventlog.reader import read_after, read_tenant_after
@@ -100,7 +101,10 @@ class LedgerController(Controller):
         operation_id="getLedgerDigest",
         guards=[root_only],
     )
-    async def digest(self, conn: AsyncConnection[Any]) -> Response[dict[str, Any]]:
+    async def digest(
+        self, conn: AsyncConnection[Any], services: Services
+    ) -> Response[dict[str, Any]]:
+        await services.wait_caught_up(conn, "ledger_digest")
         position, digest = await digest_queries.current_digest(conn)
         return answer({"position": position, "digest": digest, "algorithm": "sha256-chain-v1"})
 
@@ -114,6 +118,7 @@ class LedgerController(Controller):
         self,
         actor: Actor,
         conn: AsyncConnection[Any],
+        services: Services,
         institution_id: InstitutionId = None,
         action: Annotated[str | None, Parameter(query="action", max_length=100)] = None,
         outcome: Annotated[Outcome | None, Parameter(query="outcome")] = None,
@@ -123,6 +128,7 @@ class LedgerController(Controller):
         offset: Offset = 0,
     ) -> Response[Page[AuditEventView]]:
         iid = await institution_scope(conn, actor, institution_id)
+        await services.wait_caught_up(conn, "audit_events")
         page = await audit_queries.list_audit_events(
             conn, institution_id=iid, action=action, outcome=outcome,
             since=query_time(since, "since"),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid import bootstrap
@@ -17,6 +19,8 @@ from escrowgrid.config import Settings
 from escrowgrid.eventlog.appender import Appender
 from escrowgrid.eventlog.loader import StreamLoader
 from projections.api_keys.queries import find_api_key_by_hash
+from projections.registry import awaited_for
+from projections.runner.batches import head_position
 
 log = logging.getLogger("escrowgrid.services")
 
@@ -82,11 +86,15 @@ class Services:
     async def stop(self) -> None:
         await self.running.stop()
 
-    async def wait_visible(self, position: int | None) -> None:
-        """Read-your-writes: return once the read models show the command at `position`."""
+    async def wait_visible(self, position: int | None, topics: Iterable[str] = ()) -> None:
+        """Read-your-writes: return once the read models that events of these topics change
+        show the command at `position` (the inline ones did in its transaction)."""
         if position is None or self.running.waiter is None:
             return
-        if not await self.running.waiter.wait_for(position, READ_YOUR_WRITES_TIMEOUT):
+        names = awaited_for(topics)
+        if names and not await self.running.waiter.wait_for(
+            position, READ_YOUR_WRITES_TIMEOUT, names
+        ):
             log.warning("read models lag behind a command", extra={"position": position})
         if self.running.replica is not None:
             await self.running.replica.confirm()
@@ -104,6 +112,15 @@ class Services:
         """The replica's state for /ready; None without DATABASE_REPLICA_URL."""
         replica = self.running.replica
         return None if replica is None else replica.status()
+
+    async def wait_caught_up(self, conn: AsyncConnection[Any], *names: str) -> None:
+        """Before reading a model of every event (audit, digest): wait until it has passed the
+        head of the log, which holds every command already answered (read-your-writes)."""
+        if self.running.waiter is None:
+            return
+        position = await head_position(conn)
+        if not await self.running.waiter.wait_for(position, READ_YOUR_WRITES_TIMEOUT, names):
+            log.warning("read models lag behind the log", extra={"position": position})
 
     async def find_key(self, key_hash: str) -> tuple[str, UUID, str] | None:
         """Authentication's lookup: an active institution key by the hash of its token.

@@ -42,6 +42,7 @@ class Outcome(Generic[T]):
     value: T | None
     replayed: StoredResponse | None = None
     position: int | None = None  # last log position written (None: nothing appended)
+    topics: frozenset[str] = frozenset()  # of the events appended: which read models change
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +152,8 @@ class CommandHandling:
         )
         if appended.replayed is not None:
             return Outcome(None, replayed=appended.replayed)
-        return Outcome(result, position=appended.last_position)
+        topics = frozenset(e.topic for e in events)
+        return Outcome(result, position=appended.last_position, topics=topics)
 
 
 def _label(kind: type[Aggregate]) -> str:

@@ -92,11 +92,12 @@ async def _phase(
     config: HttpBenchConfig,
     port: int,
     key: str,
-    meter: _Meter,
+    meter: _Meter | None,
     op: Callable[[Connection, int], Awaitable[bool]],
+    host: str = "127.0.0.1",
 ) -> Phase:
     sample = Sample(name, config.concurrency)
-    conns = [Connection("127.0.0.1", port, {"X-API-KEY": key}) for _ in range(config.concurrency)]
+    conns = [Connection(host, port, {"X-API-KEY": key}) for _ in range(config.concurrency)]
     deadline = time.perf_counter() + config.seconds
 
     async def worker(index: int) -> None:
@@ -112,11 +113,11 @@ async def _phase(
             else:
                 sample.errors += 1
 
-    before = meter.read()
+    before = meter.read() if meter is not None else {}
     started = time.perf_counter()
     await asyncio.gather(*(worker(i) for i in range(config.concurrency)))
     sample.elapsed = time.perf_counter() - started
-    after = meter.read()
+    after = meter.read() if meter is not None else {}
     for conn in conns:
         await conn.close()
     cpu = {k: (after[k] - before[k]) / sample.elapsed for k in after}
@@ -130,10 +131,13 @@ async def _drive(
     config: HttpBenchConfig,
     port: int,
     root: str,
-    meter: _Meter,
+    meter: _Meter | None,
     template_config: dict[str, Any] = PLAIN_TEMPLATE,  # `bench onchain`: an on-chain template
+    *,
+    host: str = "127.0.0.1",
 ) -> list[Phase]:
-    setup = Connection("127.0.0.1", port, {"X-API-KEY": root})
+    """Seed over HTTP with the root key, then the create, move and read phases."""
+    setup = Connection(host, port, {"X-API-KEY": root})
 
     async def post(conn: Connection, path: str, body: dict[str, Any]) -> Any:
         reply = await conn.request("POST", path, json.dumps(body).encode())
@@ -144,7 +148,7 @@ async def _drive(
     key = (
         await post(setup, f"/institutions/{inst['id']}/api-keys", {"label": "b", "role": "admin"})
     )["apiKey"]
-    admin = Connection("127.0.0.1", port, {"X-API-KEY": key})
+    admin = Connection(host, port, {"X-API-KEY": key})
     template = await post(admin, "/asset-templates", {
         "code": "CONSTR_ESCROW", "name": "Escrow", "vertical": "CONSTRUCTION", "region": "US",
         "config": template_config,
@@ -186,11 +190,11 @@ async def _drive(
         reply = await conn.request("GET", f"/positions/{rng.choice(everything)}")
         return reply.status == 200
 
-    phases = [await _phase("http: position create", config, port, key, meter, create)]
+    phases = [await _phase("http: position create", config, port, key, meter, create, host)]
     everything.extend(pid for ids in created for pid in ids)
     plans.extend(iter([(pid, s) for pid in ids for s in steps]) for ids in created)
-    phases.append(await _phase("http: position move", config, port, key, meter, move))
-    phases.append(await _phase("http: position read", config, port, key, meter, read))
+    phases.append(await _phase("http: position move", config, port, key, meter, move, host))
+    phases.append(await _phase("http: position read", config, port, key, meter, read, host))
     return phases
 
 
@@ -252,9 +256,11 @@ def _top_statements(pg: EmbeddedPostgres, count: int = 20) -> str:
     return "\n".join(lines)
 
 
-def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _spawn(
+    args: list[str], env: dict[str, str], cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(  # noqa: S603 (our own CLI, fixed arguments)
-        [sys.executable, "-m", "escrowgrid.cli", *args],
+        [sys.executable, "-m", "escrowgrid.cli", *args], cwd=cwd,
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
 

@@ -15,6 +15,7 @@ See docs/architecture.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ from escrowgrid.eventlog.errors import (
     StoreUnavailable,
 )
 from escrowgrid.eventlog.hashing import canonical_meta
+from escrowgrid.eventlog.inline import AppendedEvent, InlineProjector
 from escrowgrid.eventlog.records import (
     AppendRequest,
     AppendResult,
@@ -48,6 +50,14 @@ FROM append_batch(%s, %s::int[], %s::uuid[], %s::int[], %s::text[], %s::bytea[],
                   %s::bytea[], %s::int[], %s::uuid[], %s::int[], %s::int[], %s::text[],
                   %s::text[], %s::bytea[], %s::int[], %s::bytea[])
 """
+# The same, and first the head before the batch and the inline models' locked tracking rows
+# (db/migrations/0070).
+_APPEND_BATCH_TRACKED = """
+SELECT request, outcome, pos, detail, status, body
+FROM append_batch_tracked(%s::text[], %s, %s::int[], %s::uuid[], %s::int[], %s::text[],
+                  %s::bytea[], %s::uuid[], %s::bytea[], %s::int[], %s::uuid[], %s::int[],
+                  %s::int[], %s::text[], %s::text[], %s::bytea[], %s::int[], %s::bytea[])
+"""
 
 
 @dataclass(slots=True)
@@ -63,13 +73,20 @@ class Appender:
     """Appends commands' events in batches: one locked batch at a time, flushes in parallel."""
 
     def __init__(
-        self, pool: AsyncConnectionPool, *, max_batch: int = 1000, flushes: int = 8
+        self,
+        pool: AsyncConnectionPool,
+        *,
+        max_batch: int = 1000,
+        flushes: int = 8,
+        inline: InlineProjector | None = None,
     ) -> None:
         self._pool = pool
+        self._inline = inline
         self._max_batch = max_batch
         self._flush_slots = asyncio.Semaphore(flushes)  # batches committed, waiting for disk
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._catch_up: asyncio.Task[None] | None = None
         self._flushing: set[asyncio.Task[None]] = set()
         self.batches = 0
         self.appended = 0
@@ -77,8 +94,22 @@ class Appender:
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="escrowgrid-appender")
+            if self._inline is not None:
+                # Inline models left behind (a log an earlier version wrote) catch up now, not
+                # only with the next command.
+                self._catch_up = asyncio.create_task(self._catch_up_inline())
+
+    async def _catch_up_inline(self) -> None:
+        try:
+            async with self._pool.connection() as conn:
+                await self._commit(conn, [])
+        except Exception as exc:  # the next batch catches up instead
+            log.warning("inline read models did not catch up", extra={"error": str(exc)})
 
     async def stop(self) -> None:
+        if self._catch_up is not None:
+            await cancel_and_wait([self._catch_up])
+            self._catch_up = None
         if self._task is not None:
             await cancel_and_wait([self._task])
             self._task = None
@@ -139,15 +170,30 @@ class Appender:
     async def _commit(
         self, conn: AsyncConnection[Any], requests: list[AppendRequest]
     ) -> list[Outcome]:
-        """One round trip: db/migrations/0001 `append_batch` locks, checks, chains, inserts."""
-        rows = await conn.execute(_APPEND_BATCH, _batch_params(requests), binary=True)
+        """One round trip: db/migrations/0001 `append_batch` locks, checks, chains, inserts;
+        with inline read models, a second one writes their rows before the commit."""
+        params = _batch_params(requests)
+        if self._inline is None:
+            rows = await conn.execute(_APPEND_BATCH, params, binary=True)
+        else:
+            # The pool's connections autocommit: BEGIN goes in the same round trip, so that
+            # the inline models' rows commit with the events.
+            params = (list(self._inline.names), *params)
+            async with conn.pipeline():
+                await conn.execute(b"BEGIN")
+                rows = await conn.execute(_APPEND_BATCH_TRACKED, params, binary=True)
         found = await rows.fetchall()
-        await conn.commit()
         positions: dict[int, list[int]] = {}
         outcomes: list[Outcome | None] = [None] * len(requests)
+        tracked: dict[str, int] = {}
+        head_before = 0
         for request, outcome, pos, detail, status, body in found:
             index = request - 1
-            if outcome == "appended":
+            if outcome == "head":
+                head_before = pos
+            elif outcome == "tracked":
+                tracked[detail] = pos
+            elif outcome == "appended":
                 positions.setdefault(index, []).append(pos)
             elif outcome == "replay":
                 outcomes[index] = AppendResult((), replayed=StoredResponse(status, bytes(body)))
@@ -156,6 +202,16 @@ class Appender:
             else:
                 stream, expected, actual = detail.rsplit(":", 2)
                 outcomes[index] = ConcurrencyConflict(UUID(stream), int(expected), int(actual))
+        if self._inline is not None:
+            try:
+                appended = _appended(requests, positions)
+                await self._inline.commit(conn, tracked, head_before, appended)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await conn.execute(b"ROLLBACK")
+                raise
+        else:
+            await conn.commit()
         self.batches += 1
         self.appended += sum(len(p) for p in positions.values())
         return [
@@ -184,6 +240,19 @@ def _batch_params(requests: list[AppendRequest]) -> tuple[object, ...]:
             for column, part in zip(keys, values, strict=True):
                 column.append(part)
     return (len(requests), *ev, *reads, *keys)
+
+
+def _appended(
+    requests: list[AppendRequest], positions: dict[int, list[int]]
+) -> list[AppendedEvent]:
+    """The batch's appended events with their positions, in log order."""
+    out: list[AppendedEvent] = []
+    for index, landed in positions.items():
+        request = requests[index]
+        for event, position in zip(request.events, landed, strict=True):
+            out.append(AppendedEvent(position, event, request.tenant_id))
+    out.sort(key=lambda a: a.position)
+    return out
 
 
 def _failure(exc: BaseException, size: int) -> EventLogError:

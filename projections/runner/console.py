@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from projections.registry import select
+from projections.registry import INLINE, select
 from projections.runner import lag, locks
 from projections.runner.connect import close_quietly, connect
 from projections.runner.runner import ProjectionRunner
@@ -39,6 +39,10 @@ def run(runner: ProjectionRunner) -> int:
     return 0
 
 
+INLINE_RUNNER = "inline (in the appends)"
+_INLINE = frozenset(p.name for p in INLINE)
+
+
 async def status_rows(conninfo: str, names: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Per projection: position, head, lag in events and seconds, and who holds it."""
     projections = select(names)
@@ -55,7 +59,7 @@ async def status_rows(conninfo: str, names: Sequence[str] = ()) -> list[dict[str
             "head": item.head,
             "lagEvents": item.events,
             "lagSeconds": round(item.seconds, 3),
-            "runner": held.get(item.name),
+            "runner": INLINE_RUNNER if item.name in _INLINE else held.get(item.name),
         }
         for item in lags
     ]

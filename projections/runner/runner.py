@@ -25,7 +25,7 @@ from psycopg import AsyncConnection
 
 from escrowgrid.eventlog.appender import NOTIFY_CHANNEL as EVENTS_CHANNEL
 from projections.framework.base import LIVE, SMALL_BATCH, Projection, pipelined
-from projections.registry import ALL
+from projections.registry import FOLLOWED
 from projections.runner import lag, locks, metrics, tracking
 from projections.runner.batches import Planned, Step, apply_batch, read_for
 from projections.runner.connect import close_quietly, connect
@@ -39,7 +39,8 @@ STOP_TIMEOUT = 10.0
 
 
 class ProjectionRunner:
-    """Runs the given projections (all by default) in this process while it holds their locks."""
+    """Runs the given projections (every followed one by default: not the inline ones) in this
+    process while it holds their locks."""
 
     def __init__(
         self,
@@ -52,7 +53,7 @@ class ProjectionRunner:
         application_name: str | None = None,
     ) -> None:
         self._conninfo = conninfo
-        self._projections = tuple(projections or ALL)
+        self._projections = tuple(projections or FOLLOWED)
         self._steps = {p.name: Step(p, LIVE) for p in self._projections}
         self.batch_size = batch_size
         self.poll_interval = poll_interval  # fallback when a NOTIFY is lost

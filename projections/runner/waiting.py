@@ -16,13 +16,14 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from projections.registry import NAMES
+from projections.registry import FOLLOWED_NAMES
 from projections.runner import tracking
 from projections.runner.connect import close_quietly, connect
 from projections.runner.runner import MAX_BACKOFF, PROJECTIONS_CHANNEL
@@ -32,14 +33,21 @@ log = logging.getLogger("escrowgrid.projections")
 _PRUNE_AT = 10_000  # abandoned waits (timed out while projections were stalled) are dropped
 
 
+@dataclass
+class _Group:
+    reached: int = 0
+    heap: list[tuple[int, int, asyncio.Future[bool]]] = field(default_factory=list)
+
+
 class ProjectionWaiter:
     """Tracks every projection's position and wakes callers waiting for one to be reached."""
 
     def __init__(self, names: Iterable[str] | None = None) -> None:
-        self._names = tuple(names or NAMES)
+        self._names = tuple(names or FOLLOWED_NAMES)
         self._positions = dict.fromkeys(self._names, 0)
-        self._reached = 0
-        self._heap: list[tuple[int, int, asyncio.Future[bool]]] = []
+        # One queue of waits per set of projections waited for (the set of all of them first):
+        # the position that whole set has passed, and its waits, smallest position first.
+        self._groups: dict[tuple[str, ...], _Group] = {self._names: _Group()}
         self._order = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -49,7 +57,7 @@ class ProjectionWaiter:
     @property
     def reached(self) -> int:
         """The position every projection has passed, as far as this waiter knows."""
-        return self._reached
+        return self._groups[self._names].reached
 
     async def start(
         self, pool_or_conninfo: AsyncConnectionPool | str, *, ready_timeout: float = 5.0
@@ -77,29 +85,48 @@ class ProjectionWaiter:
             self._task.cancel()
             await asyncio.wait([self._task], timeout=10.0)  # never hang a shutdown
             self._task = None
-        for _, _, future in self._heap:
-            if not future.done():
-                future.set_result(False)
-        self._heap.clear()
+        for group in self._groups.values():
+            for _, _, future in group.heap:
+                if not future.done():
+                    future.set_result(False)
+            group.heap.clear()
 
-    async def wait_for(self, position: int, timeout: float = 5.0) -> bool:
-        """True once every projection has passed `position`; False after `timeout` seconds."""
-        if position <= self._reached:
+    async def wait_for(
+        self, position: int, timeout: float = 5.0, names: Iterable[str] | None = None
+    ) -> bool:
+        """True once every projection (or every one of `names`) has passed `position`; False
+        after `timeout` seconds."""
+        if names is not None:
+            names = tuple(names)
+            if not names:
+                return True
+        group = self._group(names)
+        if position <= group.reached:
             return True
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        if len(self._heap) > _PRUNE_AT:
-            self._heap = [entry for entry in self._heap if not entry[2].done()]
-            heapq.heapify(self._heap)
-        heapq.heappush(self._heap, (position, next(self._order), future))
+        if len(group.heap) > _PRUNE_AT:
+            group.heap = [entry for entry in group.heap if not entry[2].done()]
+            heapq.heapify(group.heap)
+        heapq.heappush(group.heap, (position, next(self._order), future))
         try:
             # asyncio.timeout: on 3.11 wait_for can swallow a cancellation racing its timeout.
             async with asyncio.timeout(timeout):
                 return await asyncio.shield(future)
         except TimeoutError:
-            return position <= self._reached
+            return position <= group.reached
         finally:
             if not future.done():
                 future.cancel()  # stays in the heap until its position comes or a prune
+
+    def _group(self, names: Iterable[str] | None) -> _Group:
+        key = self._names if names is None else tuple(sorted(set(names)))
+        group = self._groups.get(key)
+        if group is None:
+            unknown = [n for n in key if n not in self._positions]
+            if unknown:
+                raise ValueError(f"not followed by this waiter: {', '.join(unknown)}")
+            group = self._groups[key] = _Group(min(self._positions[n] for n in key))
+        return group
 
     # -- updates ------------------------------------------------------------------------------
 
@@ -120,14 +147,15 @@ class ProjectionWaiter:
         for name, position in positions.items():
             if name in self._positions and position > self._positions[name]:
                 self._positions[name] = position
-        reached = min(self._positions.values()) if self._positions else 0
-        if reached <= self._reached:
-            return
-        self._reached = reached
-        while self._heap and self._heap[0][0] <= reached:
-            _, _, future = heapq.heappop(self._heap)
-            if not future.done():
-                future.set_result(True)
+        for key, group in self._groups.items():
+            reached = min(self._positions[n] for n in key)
+            if reached <= group.reached:
+                continue
+            group.reached = reached
+            while group.heap and group.heap[0][0] <= reached:
+                _, _, future = heapq.heappop(group.heap)
+                if not future.done():
+                    future.set_result(True)
 
     async def _listen(self, conninfo: str) -> None:
         backoff = 0.5

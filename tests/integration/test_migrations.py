@@ -110,7 +110,7 @@ def test_an_install_with_creation_steps_keeps_live_equal_to_a_rebuild(
     migrations.migrate(empty_db, earlier)
 
     async def build() -> None:
-        await fill_funded(empty_db, 3)
+        await fill_funded(empty_db, 3, inline=False)  # as an install before 0070 appended
         await rebuild(empty_db, show_progress=False)
 
     asyncio.run(build())

@@ -338,7 +338,13 @@ def test_fail_mode_refuses_when_the_publisher_is_behind_its_bound(
             pid = row[0]
 
             async def projected() -> bool:
-                cur = await conn.execute("SELECT 1 FROM positions WHERE id = %s", (pid,))
+                # Positions are projected in the appends; the gate also reads the followed
+                # asset and template models, which only the runner writes.
+                cur = await conn.execute(
+                    "SELECT 1 FROM positions AS p JOIN assets AS a ON a.id = p.asset_id"
+                    " JOIN asset_templates AS t ON t.id = a.template_id WHERE p.id = %s",
+                    (pid,),
+                )
                 return await cur.fetchone() is not None
 
             try:

@@ -67,9 +67,9 @@ async def open_position(
     return out.value.id
 
 
-async def fill_funded(conninfo: str, count: int) -> None:
+async def fill_funded(conninfo: str, count: int, *, inline: bool = True) -> None:
     """A seeded institution with `count` positions, each moved to FUNDED."""
-    async with open_ledger(conninfo) as r:
+    async with open_ledger(conninfo, inline=inline) as r:
         fx = await seed(r.ledger)
         for _ in range(count):
             pid = await open_position(r.ledger, fx)
