@@ -101,11 +101,12 @@ class LedgerController(Controller):
         operation_id="getLedgerDigest",
         guards=[root_only],
     )
-    async def digest(
-        self, conn: AsyncConnection[Any], services: Services
-    ) -> Response[dict[str, Any]]:
-        await services.wait_caught_up(conn, "ledger_digest")
-        position, digest = await digest_queries.current_digest(conn)
+    async def digest(self, services: Services) -> Response[dict[str, Any]]:
+        # On the primary: commands do not wait for this model, so a replica confirmed after a
+        # command may not hold its rows yet; the wait below is for the primary's.
+        async with services.pool.connection() as conn:
+            await services.wait_caught_up(conn, "ledger_digest")
+            position, digest = await digest_queries.current_digest(conn)
         return answer({"position": position, "digest": digest, "algorithm": "sha256-chain-v1"})
 
     @get(
@@ -117,7 +118,6 @@ class LedgerController(Controller):
     async def audit_events(
         self,
         actor: Actor,
-        conn: AsyncConnection[Any],
         services: Services,
         institution_id: InstitutionId = None,
         action: Annotated[str | None, Parameter(query="action", max_length=100)] = None,
@@ -127,11 +127,13 @@ class LedgerController(Controller):
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Response[Page[AuditEventView]]:
-        iid = await institution_scope(conn, actor, institution_id)
-        await services.wait_caught_up(conn, "audit_events")
-        page = await audit_queries.list_audit_events(
-            conn, institution_id=iid, action=action, outcome=outcome,
-            since=query_time(since, "since"),
-            until=query_time(until, "until"), limit=limit, offset=offset,
-        )  # fmt: skip
+        # On the primary, as the digest above: no command waits for the audit model.
+        async with services.pool.connection() as conn:
+            iid = await institution_scope(conn, actor, institution_id)
+            await services.wait_caught_up(conn, "audit_events")
+            page = await audit_queries.list_audit_events(
+                conn, institution_id=iid, action=action, outcome=outcome,
+                since=query_time(since, "since"),
+                until=query_time(until, "until"), limit=limit, offset=offset,
+            )  # fmt: skip
         return answer(page)

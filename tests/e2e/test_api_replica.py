@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -147,6 +148,12 @@ def _every_command_then_its_read(api: Api, reader: Api | None = None) -> int:
     assert get(f"/positions/{position['id']}")["state"] == "FUNDED"
     kinds = [e["kind"] for e in get("/ledger-events", params={"positionId": position["id"]})]
     assert kinds == ["POSITION_CREATED", "POSITION_STATE_CHANGED"]
+    # The audit trail and the digest follow every event; no position command waits for them
+    # (inline projection), so they are read where the runner writes them, never stale.
+    audit = read.ok(read.get("/audit-events", params={"limit": 500}))["data"]
+    mine = [a["position"] for a in audit if UUID(position["id"]) in map(UUID, a["streamIds"])]
+    assert len(mine) == 2, audit  # the creation and the move
+    assert read.ok(read.get("/ledger/digest"))["position"] >= max(mine)
     revoked = api.post(f"/institutions/{inst['id']}/api-keys/{key['id']}/revoke")
     api.ok(revoked)
     assert key["id"] not in [k["id"] for k in get(f"/institutions/{inst['id']}/api-keys")]
