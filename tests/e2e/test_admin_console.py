@@ -30,9 +30,10 @@ CONSOLE = REPO / "admin-console"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 ROOT_KEY = "console-root-key-0123456789abcdef"
 # Screenshots go to a scratch folder; `CONSOLE_SHOTS_DIR=docs/console` refreshes the docs' own.
+# Resolved here: node runs in admin-console/, where a relative folder would land otherwise.
 SHOTS = Path(
     os.environ.get("CONSOLE_SHOTS_DIR", Path(tempfile.gettempdir()) / "escrowgrid-console-shots")
-)
+).resolve()
 
 pytestmark = pytest.mark.skipif(
     not (CONSOLE / "node_modules").is_dir()
