@@ -3,6 +3,7 @@ import { chromium } from 'playwright-core';
 import AxeBuilder from '@axe-core/playwright';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 
 export const FLAGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
@@ -72,4 +73,25 @@ export function rest(apiUrl, key) {
     const text = await answer.text();
     return { status: answer.status, body: text ? JSON.parse(text) : null };
   };
+}
+
+/**
+ * Asks the test that runs this script to act: one JSON line `{"ask": what, ...}` on stdout, its
+ * answer one JSON line on stdin (tests/e2e/test_admin_console.py holds the database URL).
+ */
+export function asker() {
+  const lines = createInterface({ input: process.stdin });
+  const early = [];
+  const waiting = [];
+  lines.on('line', (line) => (waiting.length ? waiting.shift()(line) : early.push(line)));
+  lines.on('close', () => waiting.splice(0).forEach((answer) => answer('{"error": "no answer: stdin closed"}')));
+  const ask = async (what, details = {}) => {
+    process.stdout.write(JSON.stringify({ ask: what, ...details }) + '\n');
+    const line = early.length ? early.shift() : await new Promise((answer) => waiting.push(answer));
+    const answer = JSON.parse(line);
+    if (answer.error) throw new Error(`${what}: ${answer.error}`);
+    return answer;
+  };
+  ask.done = () => lines.close();
+  return ask;
 }

@@ -1,13 +1,15 @@
 // Every console screen in Debian's Chromium against a real `escrowgrid serve`, each result
 // cross-checked through the REST API. Env: CONSOLE_URL, API_URL, ROOT_KEY, SHOTS_DIR, OUT.
+// The test that runs it answers its asks on stdin (asker in browser.mjs): the lost race below.
 import { writeFileSync } from 'node:fs';
-import { accessible, check, keyboardReachable, launch, rest, shots } from './browser.mjs';
+import { accessible, asker, check, keyboardReachable, launch, rest, shots } from './browser.mjs';
 
 const CONSOLE = process.env.CONSOLE_URL;
 const API = process.env.API_URL;
 const ROOT = process.env.ROOT_KEY;
 const root = rest(API, ROOT);
 const shot = shots();
+const ask = asker();
 const report = { screens: [], axe: {}, keyboard: {} };
 
 async function signIn(page, key, apiUrl = API) {
@@ -191,20 +193,26 @@ try {
   let now = (await rest(API, adminToken)('GET', `/positions/${big.id}`)).body;
   check(now.state === 'PARTIALLY_RELEASED' && now.releasedAmount === '1000.5' && now.remainingAmount === '248999.5', 'partial release stored exactly');
 
-  // A lost race: another client releases part meanwhile; this page's release answers 409.
-  await rest(API, adminToken)('POST', `/positions/${big.id}/transition`, { toState: 'PARTIALLY_RELEASED', amount: '0.25' });
-  await page.route('**/transition', (route) => route.fulfill({
-    status: 409, contentType: 'application/json',
-    body: JSON.stringify({ error: 'Conflict: the position changed concurrently; reload and retry' }), // the API's own 409 answer
-  }), { times: 1 });
+  // A lost race, for real: the test holds the appender's table lock, so another client's partial
+  // release waits inside its batch; this page's release loads the position meanwhile (at the old
+  // version) and, once the test lets the lock go, loses to it: the server's own 409.
+  await ask('hold', { url: `${API}/positions/${big.id}/transition`, key: adminToken, body: { toState: 'PARTIALLY_RELEASED', amount: '0.25' } });
+  const answered = page.waitForResponse((r) => r.url().endsWith(`/positions/${big.id}/transition`) && r.request().method() === 'POST');
   await confirm(page, 'Release');
+  const competing = await ask('let-go');
+  check(competing.status === 200, `the competing release committed (${competing.status})`);
+  const refused = await answered;
+  check(refused.status() === 409, `this page's release lost the race (${refused.status()})`);
+  report.conflict = { requestId: refused.headers()['x-request-id'], competingRequestId: competing.requestId };
   await page.getByText('Another client moved this position').waitFor();
   await page.getByTestId('released').filter({ hasText: '$1,000.75' }).waitFor();
   await screen(page, 'position-conflict');
   now = (await rest(API, adminToken)('GET', `/positions/${big.id}`)).body;
-  check(now.state === 'PARTIALLY_RELEASED', 'the refused release changed nothing');
+  check(now.state === 'PARTIALLY_RELEASED' && now.releasedAmount === '1000.75', 'the refused release changed nothing');
 
-  // 5. The verified timeline, recomputed in the browser.
+  // 5. The verified timeline, recomputed in the browser (reopened: the conflict notice is gone).
+  await page.reload();
+  await page.getByTestId('state').filter({ hasText: 'PARTIALLY_RELEASED' }).waitFor();
   await page.getByTestId('chain-verdict').filter({ hasText: 'verified' }).waitFor();
   const verdicts = await page.locator('.timeline li').evaluateAll((n) => n.map((x) => x.dataset.verdict));
   check(verdicts.length === 4 && verdicts.every((v) => v === 'verified'), `every event verified (${verdicts})`);
@@ -290,6 +298,7 @@ try {
   await shot(page, 'failure').catch(() => undefined);
   throw error;
 } finally {
+  ask.done();
   await browser.close();
   if (process.env.OUT) writeFileSync(process.env.OUT, JSON.stringify(report, null, 2));
 }

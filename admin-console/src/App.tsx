@@ -23,7 +23,8 @@ const KIND_TEXT: Record<string, string> = {
 export function App() {
   const [signedIn, setSignedIn] = useState<{ session: Session; who: Schemas['WhoAmI'] } | null>(null);
   const queryClient = useMemo(() => new QueryClient({ defaultOptions: { queries: { retry: 1, staleTime: 5_000 } } }), []);
-  const stored = useMemo(loadSession, []);
+  // The tab's stored session signs in after a reload; sign out forgets it, or it would sign in again.
+  const [stored, setStored] = useState(loadSession);
 
   const auth: Auth | null = useMemo(() => {
     if (!signedIn) return null;
@@ -34,6 +35,7 @@ export function App() {
       canWrite: signedIn.who.kind !== 'read_only',
       signOut: () => {
         clearSession();
+        setStored(null);
         queryClient.clear();
         setSignedIn(null);
       },
