@@ -1,0 +1,1 @@
+"""Fault drills: load with idempotent commands, inject faults, check the history."""

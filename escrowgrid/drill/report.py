@@ -1,0 +1,97 @@
+"""The figures of a drill round and the tables `escrowgrid drill` prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from escrowgrid.drill.checker import Verdict
+from escrowgrid.drill.history import History, Outcome
+
+
+@dataclass
+class Figures:
+    """One round of one drill, as docs/reliability.md reports it."""
+
+    drill: str
+    seed: int
+    round: int
+    seconds: float
+    ops_per_s: float
+    faults: int
+    acknowledged: int
+    lost: int
+    duplicated: int
+    unknown: int
+    retried: int
+    recover_s: float  # the slowest fault: from injection until its recovery condition held
+    stall_s: float  # the longest time without any 2xx answer
+    answers: dict[str, int] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def figures(drill: str, round_number: int, history: History, verdict: Verdict) -> Figures:
+    acks = sorted(
+        c.attempts[-1].ended for c in history.commands if c.outcome is Outcome.ACKNOWLEDGED
+    )
+    starts = [c.attempts[0].started for c in history.commands if c.attempts]
+    stall = 0.0
+    if acks and starts:
+        edges = [min(starts), *acks]
+        stall = max(b - a for a, b in zip(edges, edges[1:], strict=False)) if len(edges) > 1 else 0
+    recover = max(
+        (f.repaired - f.at for f in history.faults if f.repaired is not None), default=0.0
+    )
+    violations = list(verdict.violations)
+    violations += [f"{f.name} at {f.at:.1f} s never recovered" for f in history.faults if f.repaired is None]
+    seconds = history.load_seconds
+    return Figures(
+        drill=drill,
+        seed=history.seed,
+        round=round_number,
+        seconds=seconds,
+        ops_per_s=verdict.acknowledged / seconds if seconds else 0.0,
+        faults=len(history.faults),
+        acknowledged=verdict.acknowledged,
+        lost=verdict.lost,
+        duplicated=verdict.duplicated,
+        unknown=verdict.unknown,
+        retried=verdict.retried,
+        recover_s=recover,
+        stall_s=stall,
+        answers=dict(sorted(verdict.answers.items())),
+        violations=violations,
+    )
+
+
+HEADER = (
+    "| drill | seed | round | s | ops/s | faults | acknowledged | lost | duplicated "
+    "| unknown | retried | recover s (max) | stall s | answers |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+)
+
+
+def row(f: Figures) -> str:
+    answers = ", ".join(f"{k}: {v}" for k, v in f.answers.items())
+    return (
+        f"| {f.drill} | {f.seed} | {f.round} | {f.seconds:.0f} | {f.ops_per_s:,.0f} | {f.faults} "
+        f"| {f.acknowledged:,} | {f.lost} | {f.duplicated} | {f.unknown} | {f.retried} "
+        f"| {f.recover_s:.2f} | {f.stall_s:.2f} | {answers} |"
+    )
+
+
+def totals(rows: list[Figures]) -> str:
+    """One line over many rounds: what a long run held."""
+    seconds = sum(f.seconds for f in rows)
+    acknowledged = sum(f.acknowledged for f in rows)
+    return (
+        f"{len(rows)} round(s), {seconds:.0f} s under load, {sum(f.faults for f in rows)} faults, "
+        f"{acknowledged:,} commands acknowledged ({acknowledged / seconds if seconds else 0:,.0f}"
+        f" ops/s), lost {sum(f.lost for f in rows)}, duplicated "
+        f"{sum(f.duplicated for f in rows)}, slowest recovery "
+        f"{max((f.recover_s for f in rows), default=0):.2f} s, "
+        f"violations {sum(len(f.violations) for f in rows)}"
+    )
