@@ -11,6 +11,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from escrowgrid.api.unavailable import RETRY_AFTER
 from escrowgrid.application.errors import CommandError, Forbidden, NotFound
 from escrowgrid.domain.errors import (
     DomainError,
@@ -95,6 +96,22 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     return Response(error_body("Internal server error"), status_code=HTTP_500_INTERNAL_SERVER_ERROR)
 
 
+def unavailable() -> Response[Any]:
+    """503: the outcome is unknown to the client, who may retry (with its Idempotency-Key)."""
+    return Response(
+        error_body("Service unavailable"), status_code=503, headers=dict([RETRY_AFTER])
+    )
+
+
+def database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The database went away under a route (connection cut, server down, pool timeout)."""
+    log.warning(
+        "database unavailable",
+        extra={"requestId": _request_id(request), "path": request.url.path, "error": str(exc)},
+    )
+    return unavailable()
+
+
 def _fields(details: list[FieldError]) -> list[dict[str, str]]:
     return [{"field": d.field, "message": d.message} for d in details]
 
@@ -118,7 +135,7 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
         return Response(error_body(str(exc)), status_code=422)
     if isinstance(exc, StoreUnavailable):
         log.error("store unavailable", extra={"requestId": _request_id(request), "error": str(exc)})
-        return Response(error_body("Service unavailable"), status_code=503)
+        return unavailable()
     if isinstance(exc, DomainError):
         return Response(error_body(str(exc)), status_code=400)
     return internal_error_handler(request, exc)

@@ -11,6 +11,7 @@ from litestar import Controller, Response, get
 from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid import migrations
+from escrowgrid.api.unavailable import RETRY_AFTER
 from escrowgrid.config import Settings
 
 SERVICE_NAME = "taas-platform"
@@ -59,7 +60,7 @@ class HealthController(Controller):
             }
             if isinstance(exc, SchemaBehind):
                 body["migrations"] = {"applied": exc.applied, "expected": exc.expected}
-            return Response(body, status_code=503)
+            return Response(body, status_code=503, headers=dict([RETRY_AFTER]))
         return Response({"ok": True, "storeBackend": settings.store_label, "db": {"ok": True}})
 
 
