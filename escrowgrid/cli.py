@@ -52,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_drill(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`drill`: fault drills under load (docs/reliability.md)."""
-    drill = sub.add_parser("drill", help="fault drills under load; prints docs/reliability.md's figures")
+    drill = sub.add_parser(
+        "drill", help="fault drills under load; prints docs/reliability.md's figures"
+    )
     drill.add_argument("--minutes", type=float, default=0.0, help="keep running rounds this long")
     drill.add_argument("--seed", type=int, help="replay a run (default: a random seed, printed)")
     drill.add_argument("--only", action="append", default=[], metavar="NAME", help="this drill")

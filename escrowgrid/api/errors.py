@@ -98,9 +98,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 
 def unavailable() -> Response[Any]:
     """503: the outcome is unknown to the client, who may retry (with its Idempotency-Key)."""
-    return Response(
-        error_body("Service unavailable"), status_code=503, headers=dict([RETRY_AFTER])
-    )
+    return Response(error_body("Service unavailable"), status_code=503, headers=dict([RETRY_AFTER]))
 
 
 def database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

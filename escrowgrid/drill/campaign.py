@@ -28,7 +28,7 @@ def play_round(drill: Drill, stage: Stage) -> Figures:
     try:
         return drill.run(stage)
     except Exception as exc:  # the campaign goes on; the row says what broke
-        return Figures(drill.name, stage.seed, stage.round, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        return Figures(drill.name, stage.seed, stage.round, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                        violations=[f"the drill crashed: {type(exc).__name__}: {exc}"])  # fmt: skip
 
 

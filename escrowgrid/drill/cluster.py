@@ -48,8 +48,12 @@ class DrillCluster:
             conn.execute(f"CREATE DATABASE {name} OWNER {DB_USER}")
         return self.dsn(name)
 
+    @staticmethod
+    def database_name(dsn: str) -> str:
+        return dsn.split("@/", 1)[1].split("?", 1)[0]
+
     def drop_database(self, dsn: str) -> None:
-        name = dsn.rsplit("/", 1)[1].split("?", 1)[0]
+        name = self.database_name(dsn)
         with self.admin() as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

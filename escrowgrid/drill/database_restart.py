@@ -15,7 +15,7 @@ from escrowgrid.drill.history import History
 from escrowgrid.drill.processes import ServiceProcess
 from escrowgrid.drill.registry import Drill
 from escrowgrid.drill.report import Figures
-from escrowgrid.drill.stage import Script, Stage, fresh_service, judge, play
+from escrowgrid.drill.stage import Script, Stage, fresh_service, judge, play, probes_within
 
 NAME = "database-restart"
 
@@ -64,15 +64,14 @@ def _faults(
 def _check_ready(history: History, away: list[tuple[float, float]], verdict: Verdict) -> None:
     """/ready is 503 while the database is down and 200 at the end."""
     for start, end in away:
-        # A probe sent just before the stop may still have reached the database.
-        inside = [s for at, s in history.ready_probes if start + 0.1 <= at <= end - 0.1]
+        inside = probes_within(history, start, end)
         if not inside:
             verdict.flag(f"no /ready probe while the database was down ({start:.1f}-{end:.1f} s)")
         wrong = [s for s in inside if s != 503]
         if wrong:
             verdict.flag(f"/ready answered {wrong} while the database was down")
-    if history.ready_probes and history.ready_probes[-1][1] != 200:
-        verdict.flag(f"/ready is {history.ready_probes[-1][1]} after the database came back")
+    if history.ready_probes and history.ready_probes[-1][2] != 200:
+        verdict.flag(f"/ready is {history.ready_probes[-1][2]} after the database came back")
 
 
 DRILLS = (

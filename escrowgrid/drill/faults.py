@@ -8,8 +8,8 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 
-import psycopg
 import psutil
+import psycopg
 
 from escrowgrid.drill.cluster import DrillCluster
 from escrowgrid.drill.processes import CommandProcess, ServiceProcess, http_status
@@ -52,7 +52,7 @@ def workers_back(service: ServiceProcess, killed: int) -> bool:
 
 def _alive(pid: int) -> bool:
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
 
@@ -66,8 +66,11 @@ def ready(service: ServiceProcess) -> bool:
     return http_status(service.port, "/ready") == 200
 
 
-def kill_process(process: CommandProcess) -> None:
+def crash_and_restart(process: CommandProcess, pause: float) -> None:
+    """SIGKILL a follower process, wait `pause` seconds, start it again as before."""
     process.kill()
+    time.sleep(pause)
+    process.start()
 
 
 def crash_database(cluster: DrillCluster) -> None:
@@ -85,28 +88,41 @@ def restart_database(cluster: DrillCluster) -> None:
 def connections_exhausted(cluster: DrillCluster, dsn: str) -> Iterator[int]:
     """Other clients hold every connection slot PostgreSQL has for ordinary roles, and the
     service's own sessions are cut (as an idle timeout or a failover does), so it has to connect
-    into a full server. Yields how many connections the hog holds."""
+    into a full server. Yields how many connections the other clients hold.
+
+    The slots are taken on another database of the cluster (max_connections is per cluster)
+    while the service's database refuses new sessions for a moment, so the service cannot win
+    back a slot freed by the cut."""
+    name = cluster.database_name(dsn)
     hog: list[psycopg.Connection[tuple[object, ...]]] = []
-    try:
-        with cluster.admin() as admin:
-            for _ in range(100):  # the service reconnects meanwhile: cut it again until full
-                _fill(hog, dsn, cluster.max_connections)
-                cut = admin.execute(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                    " WHERE backend_type = 'client backend' AND usename <> 'postgres'"
-                    " AND application_name <> %s",
-                    (HOG_APPLICATION,),
-                ).fetchone()
-                if cut is not None and cut[0] == 0:
-                    break
-                time.sleep(0.02)
-            else:
-                raise FaultError("could not take every connection slot from the service")
-        yield len(hog)
-    finally:
-        for conn in hog:
-            with contextlib.suppress(psycopg.Error):
-                conn.close()
+    # Open until the end: closing it earlier would free a slot for the service.
+    with cluster.admin() as admin:
+        try:
+            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+            try:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                )
+                _wait_gone(admin, name)
+                _fill(hog, cluster.dsn("postgres"), cluster.max_connections)
+            finally:
+                admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+            yield len(hog)
+        finally:
+            for conn in hog:
+                with contextlib.suppress(psycopg.Error):
+                    conn.close()
+
+
+def _wait_gone(admin: psycopg.Connection[tuple[object, ...]], name: str) -> None:
+    def gone() -> bool:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
+        ).fetchone()
+        return row is not None and row[0] == 0
+
+    wait_until(gone, 10, f"every session of {name} ended")
 
 
 def _fill(hog: list[psycopg.Connection[tuple[object, ...]]], dsn: str, limit: int) -> None:

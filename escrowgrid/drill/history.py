@@ -75,8 +75,8 @@ class History:
     commands: list[Command] = field(default_factory=list)
     faults: list[FaultRecord] = field(default_factory=list)
     load_seconds: float = 0.0
-    # Probes of /ready while a dependency was away: (seconds, status or None for no answer).
-    ready_probes: list[tuple[float, int | None]] = field(default_factory=list)
+    # /ready, probed all along: (sent, answered, status; -1 refused, None no answer in time).
+    ready_probes: list[tuple[float, float, int | None]] = field(default_factory=list)
 
     def attempts(self) -> list[tuple[Command, Attempt]]:
         return [(c, a) for c in self.commands for a in c.attempts]

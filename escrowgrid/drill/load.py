@@ -62,8 +62,11 @@ class _ClientState:
     sent: int = 0
 
 
-async def prepare_world(port: int, root_key: str, name: str) -> World:
-    """An institution, its admin key, a template and an asset, created over HTTP."""
+async def prepare_world(
+    port: int, root_key: str, name: str, template: dict[str, Any] | None = None
+) -> World:
+    """An institution, its admin key, a template (extra `config` from `template`) and an asset,
+    created over HTTP."""
     root = Client("127.0.0.1", port, {"X-API-KEY": root_key})
     try:
         inst = await _create(root, "/institutions", {"name": name, "regions": ["US"]})
@@ -76,7 +79,7 @@ async def prepare_world(port: int, root_key: str, name: str) -> World:
     try:
         template = await _create(admin, "/asset-templates", {
             "code": "CONSTR_ESCROW", "name": "Escrow", "vertical": "CONSTRUCTION",
-            "region": "US", "config": {"currency": "USD", "region": "US"},
+            "region": "US", "config": {"currency": "USD", "region": "US", **(template or {})},
         })  # fmt: skip
         asset = await _create(admin, "/assets", {"templateId": template["id"], "label": "Site"})
     finally:
@@ -169,10 +172,10 @@ def _learn(state: _ClientState, command: Command, body: bytes) -> None:
 def _backoff(attempt: Attempt, tries: int) -> float:
     if attempt.retry_after is not None:
         try:
-            return min(1.0, max(0.05, float(attempt.retry_after)))
+            return min(1.0, max(0.05, float(str(attempt.retry_after))))
         except ValueError:
             pass
-    return min(0.5, 0.05 * 2**tries)
+    return min(0.5, 0.05 * 2.0**tries)
 
 
 class Load:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from escrowgrid.drill.faults import kill_service, kill_worker, wait_until, workers_back
 from escrowgrid.drill.processes import ServiceProcess
 from escrowgrid.drill.registry import Drill
@@ -25,7 +27,11 @@ def _faults(script: Script, service: ServiceProcess) -> None:
         if turn % 2 == 0:
             with script.fault("SIGKILL of one API worker") as fault:
                 pid = kill_worker(service, script.rng.randrange(service.workers))
-                wait_until(lambda: workers_back(service, pid), 30, "the killed worker replaced")
+                wait_until(
+                    functools.partial(workers_back, service, pid),
+                    30,
+                    "the killed worker replaced",
+                )
                 script.recovered(fault)
         else:
             with script.fault("SIGKILL of the whole service") as fault:

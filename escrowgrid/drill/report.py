@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from escrowgrid.drill.checker import Verdict
@@ -25,6 +26,7 @@ class Figures:
     retried: int
     recover_s: float  # the slowest fault: from injection until its recovery condition held
     stall_s: float  # the longest time without any 2xx answer
+    slowest_s: float  # the slowest single answer (or give-up), any status
     answers: dict[str, int] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
 
@@ -41,12 +43,15 @@ def figures(drill: str, round_number: int, history: History, verdict: Verdict) -
     stall = 0.0
     if acks and starts:
         edges = [min(starts), *acks]
-        stall = max(b - a for a, b in zip(edges, edges[1:], strict=False)) if len(edges) > 1 else 0
+        stall = max((b - a for a, b in itertools.pairwise(edges)), default=0.0)
     recover = max(
         (f.repaired - f.at for f in history.faults if f.repaired is not None), default=0.0
     )
+    slowest = max((a.ended - a.started for _, a in history.attempts()), default=0.0)
     violations = list(verdict.violations)
-    violations += [f"{f.name} at {f.at:.1f} s never recovered" for f in history.faults if f.repaired is None]
+    violations += [
+        f"{f.name} at {f.at:.1f} s never recovered" for f in history.faults if f.repaired is None
+    ]
     seconds = history.load_seconds
     return Figures(
         drill=drill,
@@ -62,6 +67,7 @@ def figures(drill: str, round_number: int, history: History, verdict: Verdict) -
         retried=verdict.retried,
         recover_s=recover,
         stall_s=stall,
+        slowest_s=slowest,
         answers=dict(sorted(verdict.answers.items())),
         violations=violations,
     )
@@ -69,8 +75,8 @@ def figures(drill: str, round_number: int, history: History, verdict: Verdict) -
 
 HEADER = (
     "| drill | seed | round | s | ops/s | faults | acknowledged | lost | duplicated "
-    "| unknown | retried | recover s (max) | stall s | answers |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    "| unknown | retried | recover s (max) | stall s | slowest answer s | answers |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
 )
 
 
@@ -79,7 +85,7 @@ def row(f: Figures) -> str:
     return (
         f"| {f.drill} | {f.seed} | {f.round} | {f.seconds:.0f} | {f.ops_per_s:,.0f} | {f.faults} "
         f"| {f.acknowledged:,} | {f.lost} | {f.duplicated} | {f.unknown} | {f.retried} "
-        f"| {f.recover_s:.2f} | {f.stall_s:.2f} | {answers} |"
+        f"| {f.recover_s:.2f} | {f.stall_s:.2f} | {f.slowest_s:.2f} | {answers} |"
     )
 
 

@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from escrowgrid.drill.checker import Verdict, check
 from escrowgrid.drill.cluster import DrillCluster
 from escrowgrid.drill.faults import FaultError
 from escrowgrid.drill.history import FaultRecord, History
-from escrowgrid.drill.load import Clock, Load, World, prepare_world
+from escrowgrid.drill.load import Clock, Load, prepare_world
 from escrowgrid.drill.processes import ServiceProcess
 from escrowgrid.drill.report import Figures, figures
 from escrowgrid.drill.wire import Client, TransportError
@@ -99,13 +100,13 @@ def play(
     drill: str,
     service: ServiceProcess,
     script: FaultScript,
-    world: Callable[[int, str, str], World] | None = None,
+    template: dict[str, Any] | None = None,
 ) -> History:
     """Run the load against `service` while `script` injects faults; return the history."""
     history = History(stage.seed)
     clock = Clock()
     runner = Script(clock, history, stage.rng(drill), stage.seconds)
-    asyncio.run(_drive(stage, drill, service, runner, script, world))
+    asyncio.run(_drive(stage, drill, service, runner, script, template))
     for problem in runner.problems:
         history.faults.append(FaultRecord(f"script failed: {problem}", runner.now()))
     return history
@@ -117,13 +118,10 @@ async def _drive(
     service: ServiceProcess,
     runner: Script,
     script: FaultScript,
-    world_for: Callable[[int, str, str], World] | None,
+    template: dict[str, Any] | None,
 ) -> None:
     name = f"Drill {drill} {stage.round}"
-    if world_for is None:
-        world = await prepare_world(service.port, stage.root_key, name)
-    else:
-        world = await asyncio.to_thread(world_for, service.port, stage.root_key, name)
+    world = await prepare_world(service.port, stage.root_key, name, template)
     load = Load(world, runner.history, runner.clock, stage.prefix(drill))
     loading = asyncio.create_task(load.run(stage.clients))
     probing = asyncio.create_task(_probe_ready(service, runner))
@@ -151,9 +149,10 @@ async def _probe_ready(service: ServiceProcess, runner: Script) -> None:
         at = runner.now()
         try:
             answer = await client.request("GET", "/ready", timeout=PROBE_TIMEOUT)
-            runner.history.ready_probes.append((at, answer.status))
+            runner.history.ready_probes.append((at, runner.now(), answer.status))
         except TransportError as exc:
-            runner.history.ready_probes.append((at, None if exc.kind == "timeout" else -1))
+            status = None if exc.kind == "timeout" else -1
+            runner.history.ready_probes.append((at, runner.now(), status))
         finally:
             await client.close()
         await asyncio.sleep(PROBE_EVERY)
@@ -175,6 +174,11 @@ def fresh_service(
         stage.cluster.drop_database(dsn)
 
 
+def probes_within(history: History, start: float, end: float) -> list[int | None]:
+    """The /ready answers to probes sent and answered between `start` and `end`."""
+    return [s for sent, got, s in history.ready_probes if start <= sent and got <= end]
+
+
 def judge(
     stage: Stage,
     drill: str,
@@ -187,7 +191,7 @@ def judge(
     verdict = check(history, dsn, env)
     if extra is not None:
         extra(verdict)
-    hung = [at for at, status in history.ready_probes if status is None]
+    hung = [at for at, _, status in history.ready_probes if status is None]
     if hung:
         verdict.flag(f"/ready did not answer within {PROBE_TIMEOUT} s at {hung[:5]}")
     return figures(drill, stage.round, history, verdict)
