@@ -8,8 +8,10 @@ in log order per position.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
+import random
 from collections import defaultdict
 
 import psycopg
@@ -71,26 +73,34 @@ def run(stage: Stage) -> Figures:
 def _faults(
     script: Script, dsn: str, runner: CommandProcess, publisher: CommandProcess | None
 ) -> None:
-    script.sleep_until(script.rng.uniform(1.0, 2.0))
-    turn = 0
+    """Each follower killed on its own schedule (two threads), each time once it has recovered."""
+    rng = script.rng
+    plans = [(runner, "projection runner", random.Random(rng.random()))]
+    if publisher is not None:
+        plans.append((publisher, "on-chain publisher", random.Random(rng.random())))
+    with concurrent.futures.ThreadPoolExecutor(len(plans)) as pool:
+        for done in [pool.submit(_kill_often, script, dsn, *plan) for plan in plans]:
+            done.result()
+
+
+def _kill_often(
+    script: Script, dsn: str, target: CommandProcess, name: str, rng: random.Random
+) -> None:
+    is_runner = name == "projection runner"
+    back = _projected_past if is_runner else _published_past
+    what = "read models" if is_runner else "the chain"
+    what += " past the log's head at the kill"
+    script.sleep_until(rng.uniform(1.0, 2.0))
     while script.now() < script.seconds - 2:
-        target, name, back, what = (
-            (runner, "projection runner", _projected_past, "projections past the kill's head")
-            if publisher is None or turn % 2 == 0
-            else (publisher, "on-chain publisher", _publishing_since, "publishing again")
-        )
-        # Where it was when killed: the log's head, or what it had published.
-        mark = _scalar(dsn, _HEAD if target is runner else _PUBLISHED)
+        head = _scalar(dsn, _HEAD)
         with script.fault(f"SIGKILL of the {name}") as fault:
-            crash_and_restart(target, script.rng.uniform(0.0, 0.5))
-            wait_until(functools.partial(back, dsn, mark), 60, what)
+            crash_and_restart(target, rng.uniform(0.0, 0.5))
+            wait_until(functools.partial(back, dsn, head), 60, what)
             script.recovered(fault)
-        turn += 1
-        script.sleep_until(script.now() + script.rng.uniform(0.2, 1.0))
+        script.sleep_until(script.now() + rng.uniform(0.2, 1.0))
 
 
 _HEAD = "SELECT coalesce(max(position), 0) FROM events"
-_PUBLISHED = "SELECT count(*) FROM onchain_outbox WHERE status = 'published'"
 _OPEN = "SELECT count(*) FROM onchain_outbox WHERE status <> 'published'"
 
 
@@ -100,8 +110,17 @@ def _scalar(dsn: str, query: str) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def _publishing_since(dsn: str, published: int) -> bool:
-    return _scalar(dsn, _PUBLISHED) > published or _scalar(dsn, _OPEN) == 0
+def _published_past(dsn: str, head: int) -> bool:
+    """Every on-chain event up to `head` queued (outbox tracking) and confirmed on chain."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT (SELECT coalesce(max(position), 0) FROM projection_tracking"
+            "        WHERE name = 'onchain_outbox'),"
+            " (SELECT count(*) FROM onchain_outbox WHERE status <> 'published'"
+            "        AND log_position <= %s)",
+            (head,),
+        ).fetchone()
+    return row is not None and int(row[0]) >= head and int(row[1]) == 0
 
 
 def _projected_past(dsn: str, head: int) -> bool:
@@ -121,7 +140,8 @@ def _projected(dsn: str) -> int:
 def _check_chain(dsn: str, node: chain.LocalChain, verdict: Verdict) -> None:
     """Every on-chain position's event queued once, published, on the chain once, in order."""
     try:
-        wait_until(lambda: _scalar(dsn, _OPEN) == 0, DRAIN_TIMEOUT_S, "the outbox drained")
+        head = _scalar(dsn, _HEAD)
+        wait_until(functools.partial(_published_past, dsn, head), DRAIN_TIMEOUT_S, "all on chain")
     except RuntimeError as exc:
         verdict.flag(f"{exc} ({_scalar(dsn, _OPEN)} rows open)")
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ class Figures:
     stall_s: float  # the longest time without any 2xx answer
     slowest_s: float  # the slowest single answer (or give-up), any status
     answers: dict[str, int] = field(default_factory=dict)
+    fault_kinds: dict[str, int] = field(default_factory=dict)  # how many of each fault
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -69,6 +71,7 @@ def figures(drill: str, round_number: int, history: History, verdict: Verdict) -
         stall_s=stall,
         slowest_s=slowest,
         answers=dict(sorted(verdict.answers.items())),
+        fault_kinds=dict(collections.Counter(f.name for f in history.faults)),
         violations=violations,
     )
 
