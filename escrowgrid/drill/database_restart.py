@@ -70,8 +70,9 @@ def _check_ready(history: History, away: list[tuple[float, float]], verdict: Ver
         wrong = [s for s in inside if s != 503]
         if wrong:
             verdict.flag(f"/ready answered {wrong} while the database was down")
-    if history.ready_probes and history.ready_probes[-1][2] != 200:
-        verdict.flag(f"/ready is {history.ready_probes[-1][2]} after the database came back")
+    last = max(history.ready_probes, default=None)  # the last one sent
+    if last is not None and last[2] != 200:
+        verdict.flag(f"/ready is {last[2]} after the database came back")
 
 
 DRILLS = (

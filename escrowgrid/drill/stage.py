@@ -143,19 +143,32 @@ def _guarded(script: FaultScript, runner: Script) -> None:
 
 
 async def _probe_ready(service: ServiceProcess, runner: Script) -> None:
-    """/ready every quarter second: (time, status) or None when nothing answered in time."""
-    while True:
-        client = Client("127.0.0.1", service.port, {})
-        at = runner.now()
-        try:
-            answer = await client.request("GET", "/ready", timeout=PROBE_TIMEOUT)
-            runner.history.ready_probes.append((at, runner.now(), answer.status))
-        except TransportError as exc:
-            status = None if exc.kind == "timeout" else -1
-            runner.history.ready_probes.append((at, runner.now(), status))
-        finally:
-            await client.close()
-        await asyncio.sleep(PROBE_EVERY)
+    """/ready every quarter second, each probe on its own connection and not waiting for the
+    previous one (a 503 may take the pool's timeout): (sent, answered, status)."""
+    flying: set[asyncio.Task[None]] = set()
+    try:
+        while True:
+            task = asyncio.create_task(_probe_once(service.port, runner))
+            flying.add(task)
+            task.add_done_callback(flying.discard)
+            await asyncio.sleep(PROBE_EVERY)
+    finally:
+        for task in list(flying):
+            task.cancel()
+        await asyncio.gather(*flying, return_exceptions=True)
+
+
+async def _probe_once(port: int, runner: Script) -> None:
+    client = Client("127.0.0.1", port, {})
+    sent = runner.now()
+    try:
+        answer = await client.request("GET", "/ready", timeout=PROBE_TIMEOUT)
+        runner.history.ready_probes.append((sent, runner.now(), answer.status))
+    except TransportError as exc:
+        status = None if exc.kind == "timeout" else -1
+        runner.history.ready_probes.append((sent, runner.now(), status))
+    finally:
+        await client.close()
 
 
 @contextlib.contextmanager
