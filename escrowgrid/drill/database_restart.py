@@ -48,12 +48,14 @@ def _faults(
                 wait_until(lambda: ready(service), 30, "/ready 200 after the restart")
                 script.recovered(fault)
         else:
-            down = script.rng.uniform(1.0, 2.0)
+            # Longer than /ready takes to give up on an empty pool (2.5 s), so probes fit inside.
+            down = script.rng.uniform(3.0, 4.0)
             with script.fault("PostgreSQL immediate stop (crash)", f"down {down:.1f} s") as fault:
                 crash_database(cluster)
                 stopped = script.now()
                 time.sleep(down)
                 away.append((stopped, script.now()))
+                script.lifted(fault)
                 cluster.pg.start()  # crash recovery from the WAL
                 wait_until(lambda: ready(service), 30, "/ready 200 after crash recovery")
                 script.recovered(fault)

@@ -59,11 +59,13 @@ class Command:
 
 @dataclass(slots=True)
 class FaultRecord:
-    """One injected fault: when it hit and when the drill had repaired what it broke."""
+    """One injected fault: when it hit, when the drill stopped causing it (a database down for a
+    while, slots held for a while; None: at once), and when the system had recovered."""
 
     name: str
     at: float
     repaired: float | None = None
+    lifted: float | None = None
     detail: str = ""
 
 

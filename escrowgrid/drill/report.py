@@ -25,7 +25,7 @@ class Figures:
     duplicated: int
     unknown: int
     retried: int
-    recover_s: float  # the slowest fault: from injection until its recovery condition held
+    recover_s: float  # the slowest recovery: from the fault's end until the condition held
     stall_s: float  # the longest time without any 2xx answer
     slowest_s: float  # the slowest single answer (or give-up), any status
     answers: dict[str, int] = field(default_factory=dict)
@@ -47,7 +47,8 @@ def figures(drill: str, round_number: int, history: History, verdict: Verdict) -
         edges = [min(starts), *acks]
         stall = max((b - a for a, b in itertools.pairwise(edges)), default=0.0)
     recover = max(
-        (f.repaired - f.at for f in history.faults if f.repaired is not None), default=0.0
+        (f.repaired - (f.lifted or f.at) for f in history.faults if f.repaired is not None),
+        default=0.0,
     )
     slowest = max((a.ended - a.started for _, a in history.attempts()), default=0.0)
     violations = list(verdict.violations)

@@ -88,6 +88,10 @@ class Script:
         self.history.faults.append(record)
         yield record
 
+    def lifted(self, record: FaultRecord) -> None:
+        """The drill stops causing the fault (the database starts again, the slots are freed)."""
+        record.lifted = self.now()
+
     def recovered(self, record: FaultRecord) -> None:
         record.repaired = self.now()
 

@@ -31,7 +31,7 @@ def test_the_drills_are_listed_and_an_unknown_one_is_refused() -> None:
 
 
 def test_a_seeded_run_prints_its_seed_and_the_figures() -> None:
-    done = _drill("--only", "process-kill", "--seconds", "5", "--seed", "7")
+    done = _drill("--only", "process-kill", "--seconds", "4", "--seed", "7")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "seed 7" in done.stdout
     rows = [line for line in done.stdout.splitlines() if line.startswith("| process-kill | 7 |")]
