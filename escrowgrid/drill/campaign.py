@@ -12,7 +12,7 @@ from typing import TextIO
 
 from escrowgrid.drill.cluster import DrillCluster, scratch_dir
 from escrowgrid.drill.registry import Drill, select
-from escrowgrid.drill.report import HEADER, Figures, row, totals
+from escrowgrid.drill.report import HEADER, Figures, kinds, row, totals
 from escrowgrid.drill.stage import Stage
 
 
@@ -60,6 +60,7 @@ def campaign(
                 figures = play_round(drill, stage)
                 rows.append(figures)
                 print(row(figures), file=out, flush=True)
+                print(f"  faults: {kinds([figures])}", file=out, flush=True)
                 for problem in figures.violations:
                     print(f"  FAIL {problem}", file=out)
                 if figures.violations:
@@ -71,6 +72,7 @@ def campaign(
         cluster.destroy()
     print("", file=out)
     print(totals(rows), file=out)
+    print(f"faults: {kinds(rows)}", file=out)
     failed = [f for f in rows if f.violations]
     if not failed:
         shutil.rmtree(logs, ignore_errors=True) if folder is None else None

@@ -93,6 +93,14 @@ def row(f: Figures) -> str:
     )
 
 
+def kinds(rows: list[Figures]) -> str:
+    """How many faults of each kind, over the rows."""
+    counted: collections.Counter[str] = collections.Counter()
+    for f in rows:
+        counted.update(f.fault_kinds)
+    return ", ".join(f"{name} x{count}" for name, count in sorted(counted.items()))
+
+
 def totals(rows: list[Figures]) -> str:
     """One line over many rounds: what a long run held."""
     seconds = sum(f.seconds for f in rows)
