@@ -146,6 +146,8 @@ def _drill(args: argparse.Namespace) -> int:
     except UnknownDrill as exc:
         print(f"escrowgrid: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the campaign has stopped what it started on the way out
+        return 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
