@@ -100,6 +100,10 @@ class ServiceProcess(CommandProcess):
         super().__init__(("serve",), full, log)
         self.workers = workers
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def start(self, timeout: float = 60.0) -> ServiceProcess:
         super().start()
         deadline = time.monotonic() + timeout
