@@ -105,7 +105,11 @@ def connections_exhausted(cluster: DrillCluster, dsn: str) -> Iterator[int]:
                     (name,),
                 )
                 _wait_gone(admin, name)
-                _fill(hog, cluster.dsn("postgres"), cluster.max_connections)
+                # A session the database refuses holds a slot for a moment too: fill again after
+                # those have gone, or the service gets their slots back.
+                for _ in range(10):
+                    _fill(hog, cluster.dsn("postgres"), cluster.max_connections)
+                    time.sleep(0.05)
             finally:
                 admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
             yield len(hog)
