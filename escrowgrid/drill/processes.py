@@ -124,4 +124,11 @@ class ServiceProcess(CommandProcess):
             children = psutil.Process(self.proc.pid).children()
         except psutil.NoSuchProcess:
             return []
-        return sorted(c.pid for c in children if c.status() != psutil.STATUS_ZOMBIE)
+        return sorted(c.pid for c in children if _alive(c))
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:  # it died between the listing and the look
+        return False
