@@ -72,7 +72,21 @@ def _parser() -> argparse.ArgumentParser:
     chain.add_argument("--load-concurrency", type=int, default=16, help="HTTP connections")
     chain.add_argument("--load-batch", type=int, default=50, help="events per tx under load")
     _add_read_side(sub)
+    _add_drill(sub)
     return parser
+
+
+def _add_drill(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`drill`: fault drills under load (docs/reliability.md)."""
+    drill = sub.add_parser(
+        "drill", help="fault drills under load; prints docs/reliability.md's figures"
+    )
+    drill.add_argument("--minutes", type=float, default=0.0, help="keep running rounds this long")
+    drill.add_argument("--seed", type=int, help="replay a run (default: a random seed, printed)")
+    drill.add_argument("--only", action="append", default=[], metavar="NAME", help="this drill")
+    drill.add_argument("--seconds", type=float, default=20.0, help="load per round")
+    drill.add_argument("--round", type=int, default=1, help="number of the first round")
+    drill.add_argument("--list", action="store_true", help="list the drills and exit")
 
 
 def _add_read_side(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -155,6 +169,29 @@ def _publisher_scrape(settings: Settings) -> onchain_commands.Follower | None:
     return MetricsEndpoint(settings.host, settings.onchain.metrics_port, root_only(with_root))
 
 
+def _drill(args: argparse.Namespace) -> int:
+    from escrowgrid.drill.campaign import campaign
+    from escrowgrid.drill.registry import UnknownDrill, select
+
+    try:
+        if args.list:
+            for drill in select(args.only):
+                print(f"{drill.number}  {drill.name:24} {drill.summary}")
+            return 0
+        return campaign(
+            minutes=args.minutes,
+            seed=args.seed,
+            only=args.only,
+            seconds=args.seconds,
+            first_round=args.round,
+        )
+    except UnknownDrill as exc:
+        print(f"escrowgrid: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # the campaign has stopped what it started on the way out
+        return 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "openapi":
@@ -166,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(render_schema_sql())
         return 0
+    if args.command == "drill":
+        return _drill(args)
     try:
         settings = load_settings()
     except ConfigError as exc:

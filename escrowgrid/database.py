@@ -5,6 +5,9 @@ from __future__ import annotations
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+# How long a request waits for a connection before it is answered 503 (Retry-After).
+CHECKOUT_TIMEOUT_S = 5.0
+
 
 async def _configure(conn: AsyncConnection) -> None:
     # Every timestamp leaves the database in UTC.
@@ -29,7 +32,7 @@ def open_pool(
         # returned connection the ROLLBACK a pool sends after an implicit transaction.
         kwargs={"autocommit": True},
         reconnect_timeout=86_400.0,  # a database outage must not permanently shrink the pool
-        timeout=5.0,
+        timeout=CHECKOUT_TIMEOUT_S,
         name=name,
     )
 

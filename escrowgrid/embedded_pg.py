@@ -174,10 +174,11 @@ class EmbeddedPostgres:
         if not exists.strip():
             self._run(*psql, f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}")
 
-    def stop(self) -> None:
-        """Stop the server (fast shutdown: open transactions roll back, data is flushed)."""
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server: `fast` rolls open transactions back and flushes the data; `immediate`
+        kills every server process at once, like a crash (the next start recovers from the WAL)."""
         if self.initialised and self.is_running():
-            self._run("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop")
+            self._run("pg_ctl", "-D", str(self.pgdata), "-m", mode, "-w", "stop")
 
     def destroy(self) -> None:
         """Stop the server and delete its files."""

@@ -141,6 +141,10 @@ def run_http(settings: Settings) -> None:
         # A worker that misses the stop signal (a race when Ctrl-C reaches the whole process
         # group) is killed after this many seconds instead of hanging the shutdown.
         workers_kill_timeout=5,
+        # A worker that dies (OOM killer, SIGKILL, a crash in native code) is replaced; without
+        # this Granian stops every other worker too and one crash takes the whole service down
+        # (escrowgrid drill --only process-kill, docs/reliability.md).
+        respawn_failed_workers=True,
     )
     # Called once the socket is bound, before the workers start: the URL answers from now on.
     server.on_startup(

@@ -26,6 +26,7 @@ from escrowgrid.api.dependencies import DEPENDENCIES, app_state
 from escrowgrid.api.docs_site import openapi_config
 from escrowgrid.api.errors import (
     DOMAIN_ERRORS,
+    database_error_handler,
     domain_error_handler,
     http_exception_handler,
     internal_error_handler,
@@ -45,6 +46,11 @@ from escrowgrid.api.request_context import ASGIApp, RequestContextMiddleware
 from escrowgrid.api.request_limits import RequestLimitsMiddleware
 from escrowgrid.api.security import SecurityHeadersMiddleware, cors_config
 from escrowgrid.api.services import Services
+from escrowgrid.api.unavailable import (
+    DATABASE_AWAY,
+    DatabaseUnavailableMiddleware,
+    StaleConnections,
+)
 from escrowgrid.config import Settings, load_settings
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -78,6 +84,7 @@ def create_app(settings: Settings) -> ASGIApp:
         Exception: internal_error_handler,
     }
     handlers.update(dict.fromkeys(DOMAIN_ERRORS, domain_error_handler))
+    handlers.update(dict.fromkeys(DATABASE_AWAY, database_error_handler))
     litestar = Litestar(
         route_handlers=[
             HealthController,
@@ -125,6 +132,8 @@ def create_app(settings: Settings) -> ASGIApp:
         from litestar.middleware.cors import CORSMiddleware
 
         app = CORSMiddleware(app=app, config=cors)
+    # Outside authentication and rate limiting, whose database lookups may fail first.
+    app = DatabaseUnavailableMiddleware(app, StaleConnections(services.pool))
     app = RequestLimitsMiddleware(app)
     app = SecurityHeadersMiddleware(app, settings)
     app = MetricsMiddleware(app)

@@ -12,6 +12,7 @@ from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from escrowgrid.api.replica_retry import REPLICA_FAILED
+from escrowgrid.api.unavailable import RETRY_AFTER
 from escrowgrid.application.errors import CommandError, Forbidden, NotFound
 from escrowgrid.domain.errors import (
     DomainError,
@@ -31,8 +32,6 @@ from escrowgrid.eventlog.errors import (
 log = logging.getLogger("escrowgrid.errors")
 # Every 503 says when to try again: the database may be back (or have space again) by then, and
 # an idempotent retry is safe. Seconds, as the header takes them.
-RETRY_AFTER_UNAVAILABLE = "1"
-UNAVAILABLE_HEADERS = {"Retry-After": RETRY_AFTER_UNAVAILABLE}
 
 _GENERIC = {
     400: "Bad request",
@@ -72,7 +71,7 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     message = detail if detail and not detail.startswith(("Not Found", "Method Not")) else generic
     headers = dict(exc.headers or {})
     if status == 503:
-        headers.setdefault("Retry-After", RETRY_AFTER_UNAVAILABLE)
+        headers.setdefault(*RETRY_AFTER)
     # Ours name the field at fault the way validation errors do (e.g. the 415's content-type).
     details = _validation_details(exc) if isinstance(exc.extra, list) and exc.extra else None
     return Response(error_body(message, details), status_code=status, headers=headers)
@@ -109,6 +108,20 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     return Response(error_body("Internal server error"), status_code=HTTP_500_INTERNAL_SERVER_ERROR)
 
 
+def unavailable() -> Response[Any]:
+    """503: the outcome is unknown to the client, who may retry (with its Idempotency-Key)."""
+    return Response(error_body("Service unavailable"), status_code=503, headers=dict([RETRY_AFTER]))
+
+
+def database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The database went away under a route (connection cut, server down, pool timeout)."""
+    log.warning(
+        "database unavailable",
+        extra={"requestId": _request_id(request), "path": request.url.path, "error": str(exc)},
+    )
+    return unavailable()
+
+
 def _fields(details: list[FieldError]) -> list[dict[str, str]]:
     return [{"field": d.field, "message": d.message} for d in details]
 
@@ -132,9 +145,7 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
         return Response(error_body(str(exc)), status_code=422)
     if isinstance(exc, StoreUnavailable):
         log.error("store unavailable", extra={"requestId": _request_id(request), "error": str(exc)})
-        return Response(
-            error_body("Service unavailable"), status_code=503, headers=UNAVAILABLE_HEADERS
-        )
+        return unavailable()
     if isinstance(exc, DomainError):
         return Response(error_body(str(exc)), status_code=400)
     return internal_error_handler(request, exc)

@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid import migrations
 from escrowgrid.api.services import Services
+from escrowgrid.api.unavailable import RETRY_AFTER
 from escrowgrid.config import Settings
 
 SERVICE_NAME = "taas-platform"
@@ -55,7 +56,7 @@ class HealthController(Controller):
         replica = services.replica_status()
         if replica is not None:
             body["replica"] = replica
-        return Response(body, status_code=status)
+        return Response(body, status_code=status, headers=_retry_after(status))
 
     # HEAD as GET without the body, for load balancers and health checkers that probe with it.
     # Not in the OpenAPI document: HEAD is GET's by definition.
@@ -66,7 +67,13 @@ class HealthController(Controller):
     @head("/ready", include_in_schema=False)
     async def ready_head(self, settings: Settings, pool: AsyncConnectionPool) -> Response[None]:
         _, status = await _readiness(settings, pool)
-        return Response(None, status_code=status, media_type=MediaType.JSON)
+        return Response(
+            None, status_code=status, media_type=MediaType.JSON, headers=_retry_after(status)
+        )
+
+
+def _retry_after(status: int) -> dict[str, str]:
+    return dict([RETRY_AFTER]) if status == 503 else {}
 
 
 async def _readiness(settings: Settings, pool: AsyncConnectionPool) -> tuple[dict[str, Any], int]:

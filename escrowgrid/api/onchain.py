@@ -7,6 +7,7 @@ from uuid import UUID
 from litestar.exceptions import HTTPException
 
 from escrowgrid.api.services import Services
+from escrowgrid.api.unavailable import RETRY_AFTER
 from escrowgrid.config import OnchainFailureMode
 from escrowgrid.onchain import gate
 
@@ -22,4 +23,6 @@ async def refuse_when_behind(
         try:
             await gate.check(conn, settings, asset_id=asset_id, position_id=position_id)
         except gate.ChainBehind as exc:
-            raise HTTPException(status_code=503, detail=str(exc)) from None
+            raise HTTPException(
+                status_code=503, detail=str(exc), headers=dict([RETRY_AFTER])
+            ) from None

@@ -19,8 +19,8 @@ from uuid import UUID
 import msgspec
 from psycopg_pool import AsyncConnectionPool
 
-from escrowgrid.api.errors import RETRY_AFTER_UNAVAILABLE
 from escrowgrid.api.request_context import ASGIApp, Message, Receive, Scope, Send
+from escrowgrid.api.unavailable import send_unavailable
 from escrowgrid.application import access
 from escrowgrid.application.context import Actor
 from escrowgrid.config import Settings
@@ -227,8 +227,7 @@ class RateLimitMiddleware:
                 total = await self._counters.take(STRICT_TABLE, bucket, start, HOUR_MS, 1)
             except Exception as exc:
                 log.error("strict rate-limit counter unavailable", extra={"error": str(exc)})
-                retry = [(b"retry-after", RETRY_AFTER_UNAVAILABLE.encode())]
-                await _answer(send, 503, {"error": "Service unavailable"}, retry)
+                await send_unavailable(send)
                 return
             if total > limit:
                 refused = Decision(False, limit, 0, HOUR_MS, start + HOUR_MS)
