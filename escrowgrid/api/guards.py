@@ -17,13 +17,15 @@ from escrowgrid.api.scoping import visible
 from escrowgrid.application import access
 
 Connection = ASGIConnection[Any, Any, Any, Any]
+# Every guard is async, even those that never wait: Litestar runs a sync guard in a worker
+# thread (a thread hop and a loop wake-up per request).
 
 
-def root_only(connection: Connection, _: BaseRouteHandler) -> None:
+async def root_only(connection: Connection, _: BaseRouteHandler) -> None:
     access.require_root(actor_of(connection))
 
 
-def admin_key(connection: Connection, _: BaseRouteHandler) -> None:
+async def admin_key(connection: Connection, _: BaseRouteHandler) -> None:
     """Root or an admin key; what it may see is then its own institution's (a list's scope)."""
     access.require_admin(actor_of(connection))
 

@@ -22,10 +22,11 @@ def is_json(content_type: str | None) -> bool:
     return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
-def require_json_body(
+async def require_json_body(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     """Guard: a route that takes a body refuses one not declared as JSON (415)."""
+    # async on purpose: Litestar runs a sync guard in a worker thread, a hop per request.
     if "data" not in handler.parsed_fn_signature.parameters:
         return
     if not is_json(connection.headers.get("content-type")):

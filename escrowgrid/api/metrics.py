@@ -121,6 +121,9 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._m = instruments()
+        # The labelled children, by (method, route, status): `labels()` takes a lock and
+        # builds its key on every call. Bounded: methods and route templates are, statuses nearly.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -142,11 +145,23 @@ class MetricsMiddleware:
             method = scope.get("method", "")
             method = method if method in METHODS else "OTHER"  # bounded label values
             route = scope.get("path_template") or UNMATCHED  # set by Litestar's router
-            code = str(status)
-            self._m.requests.labels(method, route, code).inc()
-            self._m.taas_requests.labels(method, route, code).inc()
-            self._m.duration.labels(method, route).observe(elapsed)
+            children = self._children.get((method, route, status))
+            if children is None:
+                children = self._children[(method, route, status)] = self._label(
+                    method, route, status
+                )
+            children[0].inc()
+            children[1].inc()
+            children[2].observe(elapsed)
             await _sync_appended(scope.get("litestar_app"))
+
+    def _label(self, method: str, route: str, status: int) -> tuple[Any, Any, Any]:
+        code = str(status)
+        return (
+            self._m.requests.labels(method, route, code),
+            self._m.taas_requests.labels(method, route, code),
+            self._m.duration.labels(method, route),
+        )
 
 
 def snapshot(source: CollectorRegistry) -> dict[str, Any]:

@@ -1,0 +1,35 @@
+"""Every route guard runs on the event loop: Litestar sends a sync guard to a worker thread."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from litestar import Litestar
+
+from escrowgrid.api.app import create_app
+from escrowgrid.api.openapi_dump import _DUMMY_ENV
+from escrowgrid.config import load_settings
+
+
+def _litestar(app: Any) -> Litestar:
+    while not isinstance(app, Litestar):
+        app = app.app
+    return app
+
+
+def test_every_guard_of_every_route_is_a_coroutine_function() -> None:
+    # A sync guard costs a thread hop and a loop wake-up on every request (docs/performance.md,
+    # issue 15's second wave); the guards never block, so they must all be `async def`.
+    litestar = _litestar(create_app(load_settings(dict(_DUMMY_ENV))))
+    sync: set[str] = set()
+    checked = 0
+    for route in litestar.routes:
+        for handler in getattr(route, "route_handlers", []):
+            for layer in handler.ownership_layers:
+                for guard in layer.guards or []:
+                    checked += 1
+                    if not inspect.iscoroutinefunction(guard):
+                        sync.add(f"{guard.__module__}.{guard.__qualname__}")
+    assert checked > 0
+    assert not sync, f"sync guards (run in a thread per request): {sorted(sync)}"
