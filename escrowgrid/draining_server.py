@@ -1,10 +1,13 @@
 """Granian serving on a listening socket of ours, drained before its workers are stopped.
 
 On SIGTERM Granian stops its workers, which answer what they have accepted; connections still
-in the kernel's accept queue would be reset. Here the main process owns the one socket, so on
-stop it first turns new connections away and waits until the workers have accepted the queue
-(escrowgrid/listen_socket.py), then lets Granian stop them, then closes the socket.
-Linux only (a socket filter, TCP_INFO). Relies on Granian 2.8's shared-socket path (the one it
+in the kernel's accept queue would be reset. Here the main process owns the sockets (one per
+worker, SO_REUSEPORT, as Granian binds its own on Linux: one socket shared by every worker
+measured about a third fewer requests a second, the kernel waking one worker for most
+connections), so on stop it first turns new connections away and waits until the workers have
+accepted the queues (escrowgrid/listen_socket.py), then lets Granian stop them, then closes
+the sockets. A respawned worker takes its predecessor's socket and its queue.
+Linux only (a socket filter, TCP_INFO). Relies on Granian 2.8's socket-holder path (the one it
 takes off Linux), so pyproject.toml pins Granian to 2.8.
 """
 
@@ -15,6 +18,7 @@ import multiprocessing
 import signal
 import socket
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from granian._granian import SocketHolder
@@ -27,26 +31,40 @@ REPEAT_SIGNAL_SECONDS = 0.25
 
 
 class DrainingGranian(MPServer):
-    """Granian whose workers share `listener`; stop drains its accept queue for `drain_seconds`."""
+    """Granian whose worker i serves `listeners[i]`; stop drains their accept queues for
+    `drain_seconds`."""
 
-    def __init__(self, listener: socket.socket, drain_seconds: float, **options: Any) -> None:
+    def __init__(
+        self, listeners: Sequence[socket.socket], drain_seconds: float, **options: Any
+    ) -> None:
         # The workers inherit the socket's descriptor: they must be forked (Python 3.14 would
         # default to forkserver, for which Granian spawns, and a spawned worker has no such fd).
         if multiprocessing.get_start_method(allow_none=True) != "fork":
             multiprocessing.set_start_method("fork", force=True)
         super().__init__(**options)
-        self._listener = listener
+        if len(listeners) != self.workers:
+            raise ValueError(f"{len(listeners)} sockets for {self.workers} workers")
+        self._listeners = list(listeners)
         self._drain_seconds = drain_seconds
 
     def _init_shared_socket(self) -> None:
-        # What Granian does with a socket it built itself where it shares one (macOS, Windows):
-        # the holder goes to each worker (forked: the descriptor is inherited).
-        fd = self._listener.fileno()
+        """Nothing shared: each worker gets its own socket in _spawn_worker."""
         self._ssp = None
+        self._shd = None
+        self._sfd = None
+        self._sso = None
+
+    def _spawn_worker(self, idx: int, target: Any, callback_loader: Any) -> Any:  # type: ignore[override]  # MPServer's takes three
+        # What Granian does with a socket it built itself where it shares one (macOS, Windows):
+        # the holder goes to the worker (forked: the descriptor is inherited). Granian reads the
+        # holder from these attributes when it builds the worker's arguments.
+        listener = self._listeners[idx]
         # Granian's stub names neither this constructor nor these attributes' types.
-        self._shd = SocketHolder(fd, False, self.backlog)  # type: ignore[call-arg,assignment]
-        self._sfd = fd  # type: ignore[assignment]
-        self._sso = self._listener
+        self._shd = SocketHolder(listener.fileno(), False, self.backlog)  # type: ignore[call-arg,assignment]
+        self._sfd = listener.fileno()  # type: ignore[assignment]
+        self._sso = listener
+        granian: Any = super()
+        return granian._spawn_worker(idx, target, callback_loader)
 
     def _drop_shared_socket(self) -> None:
         """Kept open until the workers are gone (shutdown closes it)."""
@@ -91,10 +109,11 @@ class DrainingGranian(MPServer):
             return any(worker.is_alive() for worker in workers)
 
         try:
-            left = listen_socket.drain(self._listener, self._drain_seconds, accepting)
+            left = listen_socket.drain(self._listeners, self._drain_seconds, accepting)
             if left:
                 log.warning("stopping with connections not accepted", extra={"queued": left})
             granian: Any = super()
             granian.shutdown(exit_code)
         finally:
-            self._listener.close()
+            for listener in self._listeners:
+                listener.close()

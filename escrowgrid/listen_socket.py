@@ -1,8 +1,10 @@
-"""The API's listening socket, held by the main process so that a stop can empty it first.
+"""The API's listening sockets, held by the main process so that a stop can empty them first.
 
 Granian's own listeners (one per worker on Linux) reset the connections still waiting in their
-accept queue when they close; this one is shared with the workers and outlives them, and on stop
-it first turns new connections away, then waits until the workers have taken every queued one.
+accept queue when they close; these are bound by the main process (one per worker, SO_REUSEPORT,
+so the kernel spreads connections over the workers as Granian's own do) and outlive the workers:
+on stop they first turn new connections away, then wait until the workers have taken every
+queued one.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import ctypes
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 _SO_ATTACH_FILTER = 26  # <asm-generic/socket.h>; Python's socket module does not name it
 # Classic BPF, run by the kernel on each segment for the listener, which sees it from the TCP
@@ -39,14 +41,17 @@ class _SockFprog(ctypes.Structure):
     _fields_ = (("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter)))
 
 
-def bind(host: str, port: int, backlog: int) -> socket.socket:
-    """A TCP socket listening on host:port, as Granian binds one (SO_REUSEADDR)."""
+def bind(host: str, port: int, backlog: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket listening on host:port, as Granian binds one (SO_REUSEADDR, and with
+    `reuse_port` SO_REUSEPORT: one of a group the kernel balances new connections over)."""
     family, kind, proto, _, address = socket.getaddrinfo(
         host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
         sock.listen(backlog)
     except BaseException:
@@ -70,20 +75,28 @@ def accept_queue_length(sock: socket.socket) -> int:
 
 
 def drain(
-    sock: socket.socket, timeout: float, accepting: Callable[[], bool], quiet: float = 0.2
+    socks: Sequence[socket.socket],
+    timeout: float,
+    accepting: Callable[[], bool],
+    quiet: float = 0.2,
 ) -> int:
-    """Refuse new connections, then wait until the accept queue has stayed empty for `quiet`
-    seconds (handshakes under way land in it within a round trip) or nothing is `accepting`
-    any more; return what is left."""
-    refuse_new_connections(sock)
+    """Refuse new connections on every socket, then wait until their accept queues have stayed
+    empty for `quiet` seconds (handshakes under way land in them within a round trip) or nothing
+    is `accepting` any more; return what is left."""
+    for sock in socks:
+        refuse_new_connections(sock)
+
+    def queued() -> int:
+        return sum(accept_queue_length(sock) for sock in socks)
+
     deadline = time.monotonic() + timeout
     empty_since: float | None = None
     while (now := time.monotonic()) < deadline and accepting():
-        if accept_queue_length(sock):
+        if queued():
             empty_since = None
         elif empty_since is None:
             empty_since = now
         elif now - empty_since >= quiet:
             return 0
         time.sleep(0.005)
-    return accept_queue_length(sock)
+    return queued()

@@ -111,12 +111,19 @@ def run_http(settings: Settings) -> None:
     backlog = 2048
     server_class: Any = Granian
     if sys.platform == "linux":  # elsewhere Granian's own listener, without the drain
+        listeners = []
         try:
-            listener = listen_socket.bind(settings.host, settings.port, backlog)
+            # The first binds the port (a busy one fails here); the rest join its group.
+            port = settings.port
+            for _ in range(settings.workers):
+                listeners.append(listen_socket.bind(settings.host, port, backlog, reuse_port=True))
+                port = listeners[0].getsockname()[1]  # PORT=0: the rest join the one chosen
         except OSError as exc:
+            for sock in listeners:
+                sock.close()
             message = f"escrowgrid: cannot listen on {settings.host}:{settings.port}: {exc}"
             raise SystemExit(message) from None
-        server_class = functools.partial(DrainingGranian, listener, DRAIN_SECONDS)
+        server_class = functools.partial(DrainingGranian, listeners, DRAIN_SECONDS)
     server = server_class(
         target="escrowgrid.api.app:create_app_from_env",
         factory=True,

@@ -50,12 +50,12 @@ def test_drain_waits_for_the_queue_to_be_taken() -> None:
     thread = threading.Thread(target=worker)
     thread.start()
     started = time.monotonic()
-    assert listen_socket.drain(server, 5, lambda: True) == 0
+    assert listen_socket.drain([server], 5, lambda: True) == 0
     assert len(taken) == 2 and time.monotonic() - started >= 0.3 + 0.2
     thread.join()
     # Nobody accepting: the drain gives up at once and says how many are left.
     late = listen_socket.bind("127.0.0.1", 0, 16)
     waiting = _connect(late.getsockname()[1])
-    assert listen_socket.drain(late, 5, lambda: False) == 1
+    assert listen_socket.drain([late], 5, lambda: False) == 1
     for sock in (server, late, waiting, *queued, *taken):
         sock.close()
