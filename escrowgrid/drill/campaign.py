@@ -60,7 +60,8 @@ def campaign(
                 figures = play_round(drill, stage)
                 rows.append(figures)
                 print(row(figures), file=out, flush=True)
-                print(f"  faults: {kinds([figures])}", file=out, flush=True)
+                if figures.fault_kinds:
+                    print(f"  faults: {kinds([figures])}", file=out, flush=True)
                 if figures.notes:
                     print(f"  {figures.notes}", file=out, flush=True)
                 for problem in figures.violations:
