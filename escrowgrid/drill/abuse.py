@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import resource
 import time
 from collections import Counter
 from urllib.parse import urlsplit
@@ -19,13 +20,51 @@ from urllib.parse import urlsplit
 import httpx
 import msgspec
 
-from escrowgrid.drill.honest import Book, HonestClient, World, audit, make_world, quantile_ms
+from escrowgrid.drill.checker import Verdict
+from escrowgrid.drill.history import FaultRecord, History
+from escrowgrid.drill.honest import (
+    Book,
+    HonestClient,
+    acknowledged,
+    answered,
+    quantile_ms,
+    unknown,
+)
+from escrowgrid.drill.load import Clock, World, prepare_world
+from escrowgrid.drill.registry import Drill
+from escrowgrid.drill.report import Figures
+from escrowgrid.drill.stage import Stage, fresh_service, judge
 
 # Granian's parser refuses more than 100 headers itself, bodiless: one of its five documented
 # non-JSON answers (tests/e2e/test_server_refusals.py), counted apart from the app's.
 PARSER_REFUSED_HEADERS = 120
 OVERSIZED_HEADER_BYTES = 40 * 1024  # past the app's 32 KiB: its JSON 431
 OPEN_BATCH = 200  # connections opened at once
+NAME = "slow-clients"
+READ_TIMEOUT_MS = 2000  # the service's REQUEST_READ_TIMEOUT_MS in the drill: trickles meet it soon
+# Starved, /health timed out (5 s); served, it answers in milliseconds, up to about a second
+# on a loaded 2-core machine that also runs the drill's own clients.
+HEALTH_BOUND_MS = 3000
+RECOVER_BOUND_S = 5.0
+# What `injected` counts that is an outcome, not a fault: a connect or an answer that failed.
+_NOT_FAULTS = ("connect_failed", "_unanswered")
+
+
+def rate_limit(seconds: float) -> int:
+    """Per key and hour-long window (a minute's epoch-aligned boundary could split a short
+    drill): above what an honest client sends (up to ~5 commands/s), well below what the flood
+    sends even on a loaded machine (over 20/s). The trickled bodies' key may pass it."""
+    return int(seconds * 8) + 60
+
+
+def service_env(seconds: float) -> dict[str, str]:
+    """The service's settings in the drill: its rate limit on and a short read timeout."""
+    return {
+        "RATE_LIMIT_ENABLED": "true",
+        "RATE_LIMIT_MAX_REQUESTS": str(rate_limit(seconds)),
+        "RATE_LIMIT_WINDOW_MS": "3600000",
+        "REQUEST_READ_TIMEOUT_MS": str(READ_TIMEOUT_MS),
+    }
 
 
 class AbuseConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,9 +88,7 @@ class AbuseFigures(msgspec.Struct, frozen=True, kw_only=True):
     seconds: float
     honest_ops: int  # honest commands answered
     honest_ops_per_s: float
-    acknowledged: int
-    lost: int
-    duplicated: int
+    acknowledged: int  # honest commands answered 2xx (the checker says whether each is in the log)
     honest_errors: dict[str, int]  # non-2xx answers to honest clients, by status
     honest_unknown: int  # honest commands never answered (given up after retries)
     honest_p99_ms: float
@@ -120,23 +157,24 @@ class AbuseDrill:
         self.health: list[float] = []
         self.health_failures = 0
         self._held: list[asyncio.StreamWriter] = []
+        self.history = History(config.seed)
+        self.clock = Clock()
 
     async def run(self) -> AbuseFigures:
         config = self.config
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as http:
-            tag = f"drill5-{config.seed}-{self.random.randrange(1 << 30):x}"
-            worlds = [
-                await make_world(http, self.root_key, f"{tag}-honest-{i}")
-                for i in range(config.honest_clients)
-            ]
-            flood = await make_world(http, self.root_key, f"{tag}-flood")
-            trickle = await make_world(http, self.root_key, f"{tag}-trickle")
+        tag = f"drill5-{config.seed}-{self.random.randrange(1 << 30):x}"
+        worlds = [
+            await prepare_world(self.port, self.root_key, f"{tag}-honest-{i}")
+            for i in range(config.honest_clients)
+        ]
+        flood = await prepare_world(self.port, self.root_key, f"{tag}-flood")
+        trickle = await prepare_world(self.port, self.root_key, f"{tag}-trickle")
         books = [Book() for _ in worlds]
         stop = asyncio.Event()
         honest = [
             asyncio.create_task(
                 HonestClient(
-                    self.base_url, world, f"{tag}-c{i}", pause_s=config.honest_pause_s
+                    world, i, tag, self.history, self.clock, pause_s=config.honest_pause_s
                 ).run(stop, book)
             )
             for i, (world, book) in enumerate(zip(worlds, books, strict=True))
@@ -151,26 +189,36 @@ class AbuseDrill:
         ]
         abusers = [asyncio.create_task(job) for job in jobs]
         prober = asyncio.create_task(self._probe_health(stop))
-        started = time.monotonic()
+        started = self.clock.now()
         await asyncio.sleep(config.seconds)
         abuse_stop.set()
         await asyncio.gather(*abusers, return_exceptions=True)
         for writer in self._held:
             writer.close()
+        ended = self.clock.now()
         recover_s = await self._recover(worlds[0])
         stop.set()
         await asyncio.gather(*honest, prober, return_exceptions=True)
-        elapsed = time.monotonic() - started
-        checked = await audit(self.base_url, list(zip(worlds, books, strict=True)))
-        return self._figures(books, checked.lost, checked.duplicated, elapsed, recover_s)
+        elapsed = self.clock.now() - started
+        self.history.load_seconds = elapsed
+        self._record_faults(started, ended, recover_s)
+        return self._figures(books, elapsed, recover_s)
 
-    def _figures(
-        self, books: list[Book], lost: int, duplicated: int, elapsed: float, recover_s: float
-    ) -> AbuseFigures:
+    def _record_faults(self, started: float, ended: float, recover_s: float) -> None:
+        """Each abusive connection or request as one fault, lifted when the abuse stopped and
+        repaired once /health and a new position succeeded again."""
+        repaired = None if recover_s == float("inf") else ended + recover_s
+        for kind, count in sorted(self.tally.injected.items()):
+            if not any(marker in kind for marker in _NOT_FAULTS):
+                self.history.faults.extend(
+                    FaultRecord(kind, started, repaired, ended) for _ in range(count)
+                )
+
+    def _figures(self, books: list[Book], elapsed: float, recover_s: float) -> AbuseFigures:
         statuses: Counter[str] = Counter()
         for book in books:
             statuses.update(book.statuses)
-        ops = sum(book.answered for book in books)
+        ops = answered(self.history)
         latencies = [s for book in books for s in book.latencies]
         server_errors = self.tally.server_errors + sum(
             n for status, n in statuses.items() if status.startswith("5") and status != "503"
@@ -180,11 +228,9 @@ class AbuseDrill:
             seconds=round(elapsed, 1),
             honest_ops=ops,
             honest_ops_per_s=round(ops / elapsed, 1),
-            acknowledged=sum(book.acknowledged_commands for book in books),
-            lost=lost,
-            duplicated=duplicated,
+            acknowledged=acknowledged(self.history),
             honest_errors={s: n for s, n in sorted(statuses.items()) if not s.startswith("2")},
-            honest_unknown=sum(book.unknown for book in books),
+            honest_unknown=unknown(self.history),
             honest_p99_ms=quantile_ms(latencies, 0.99),
             faults_injected=dict(sorted(self.tally.injected.items())),
             abuse_answers={
@@ -339,6 +385,80 @@ class AbuseDrill:
         return float("inf")
 
 
-def run_abuse(base_url: str, root_key: str, config: AbuseConfig) -> AbuseFigures:
-    """Run drill 5 against a served service (its rate limit on) and return its figures."""
-    return asyncio.run(AbuseDrill(base_url, root_key, config).run())
+def run_abuse(base_url: str, root_key: str, config: AbuseConfig) -> tuple[AbuseFigures, History]:
+    """Run drill 5 against a served service (`service_env` on): its figures and the honest
+    clients' history, for the core checker."""
+    drill = AbuseDrill(base_url, root_key, config)
+    return asyncio.run(drill.run()), drill.history
+
+
+def problems(figures: AbuseFigures, config: AbuseConfig) -> list[str]:
+    """What drill 5 asserts beyond the core checker: /health served within its bound, honest
+    clients served, every refusal JSON with Retry-After on a 429, trickled bodies refused."""
+    found: list[str] = []
+    injected, answers = figures.faults_injected, figures.abuse_answers
+    if injected.get("idle", 0) != config.idle_connections:
+        found.append(f"only {injected.get('idle', 0)} of {config.idle_connections} idle opened")
+    if figures.health_failures or figures.health_max_ms >= HEALTH_BOUND_MS:
+        found.append(f"/health: {figures.health_failures} failures, max {figures.health_max_ms} ms"
+                     f" (bound {HEALTH_BOUND_MS} ms)")  # fmt: skip
+    if figures.honest_errors or figures.honest_unknown:
+        found.append(f"honest clients: errors {figures.honest_errors}, "
+                     f"unknown {figures.honest_unknown}")  # fmt: skip
+    if figures.recover_s >= RECOVER_BOUND_S:
+        found.append(f"recovered after {figures.recover_s} s (bound {RECOVER_BOUND_S} s)")
+    if figures.non_json_answers or figures.server_errors:
+        found.append(f"{figures.non_json_answers} non-JSON, {figures.server_errors} 5xx answers")
+    if answers.get("big_header") != {"431": injected.get("big_header", 0)}:
+        found.append(f"oversized headers answered {answers.get('big_header')}")
+    no_retry_after = figures.rate_limited_without_retry_after
+    if answers.get("flood_key", {}).get("429", 0) == 0 or no_retry_after:
+        found.append(f"flood past the rate limit answered {answers.get('flood_key')}, "
+                     f"{no_retry_after} 429s without Retry-After")  # fmt: skip
+    if not set(answers.get("flood_unknown_key", {})) <= {"401", "429"}:
+        found.append(f"unknown keys answered {answers.get('flood_unknown_key')}")
+    trickled = answers.get("trickle_body", {})
+    if trickled.get("408", 0) < config.trickling_bodies or not set(trickled) <= {"408", "429"}:
+        found.append(f"trickled bodies answered {trickled}")
+    return found
+
+
+def raise_file_limit(config: AbuseConfig) -> str | None:
+    """Raise this process's file limit to what the drill holds; why not, when it cannot."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = config.idle_connections + config.trickling_heads + config.trickling_bodies + 512
+    if soft < needed <= hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    elif soft < needed:
+        return f"the drill holds {needed} connections; this process may open {soft} files"
+    return None
+
+
+def run(stage: Stage) -> Figures:
+    config = AbuseConfig(seconds=stage.seconds, seed=stage.seed)
+    reason = raise_file_limit(config)
+    if reason is not None:
+        return Figures.skipped_round(NAME, stage.seed, stage.round, reason)
+    with fresh_service(stage, NAME, 2, **service_env(stage.seconds)) as (service, dsn, env):
+        abuse, history = run_abuse(service.url, stage.root_key, config)
+
+        def extra(verdict: Verdict) -> None:
+            for problem in problems(abuse, config):
+                verdict.flag(problem)
+
+        figures = judge(stage, NAME, history, dsn, env, extra)
+        answered_abuse = "; ".join(
+            f"{kind} {dict(counts)}" for kind, counts in abuse.abuse_answers.items()
+        )
+        figures.notes = (
+            f"/health: {abuse.health_probes} probes, {abuse.health_failures} failed, max "
+            f"{abuse.health_max_ms} ms, p99 {abuse.health_p99_ms} ms; honest p99 "
+            f"{abuse.honest_p99_ms} ms; abusers answered: {answered_abuse}"
+        )
+        return figures
+
+
+DRILLS = (
+    Drill(5, NAME, "idle and trickling connections, huge headers, floods past the rate limit",
+          run),
+)  # fmt: skip

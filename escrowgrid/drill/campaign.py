@@ -60,7 +60,10 @@ def campaign(
                 figures = play_round(drill, stage)
                 rows.append(figures)
                 print(row(figures), file=out, flush=True)
-                print(f"  faults: {kinds([figures])}", file=out, flush=True)
+                if figures.fault_kinds:
+                    print(f"  faults: {kinds([figures])}", file=out, flush=True)
+                if figures.notes:
+                    print(f"  {figures.notes}", file=out, flush=True)
                 for problem in figures.violations:
                     print(f"  FAIL {problem}", file=out)
                 if figures.violations:

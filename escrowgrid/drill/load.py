@@ -230,7 +230,7 @@ class Load:
                 attempt.retry_after = answer.headers.get("retry-after")
                 body = answer.body
                 if answer.status >= 400:
-                    attempt.error = _error_of(answer.body)
+                    attempt.error = error_of(answer.body)
             attempt.ended = self.clock.now()
             command.attempts.append(attempt)
             definitive = attempt.status is not None and attempt.status < 500
@@ -239,7 +239,7 @@ class Load:
             await asyncio.sleep(_backoff(attempt, len(command.attempts)))
 
 
-def _error_of(body: bytes) -> str:
+def error_of(body: bytes) -> str:
     try:
         return str(json.loads(body).get("error"))
     except (ValueError, AttributeError):

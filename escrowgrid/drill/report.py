@@ -31,10 +31,17 @@ class Figures:
     answers: dict[str, int] = field(default_factory=dict)
     fault_kinds: dict[str, int] = field(default_factory=dict)  # how many of each fault
     violations: list[str] = field(default_factory=list)
+    skipped: str = ""  # why the drill could not run here (no root, no tmpfs, no schemathesis)
+    notes: str = ""  # the drill's own figures beyond the table's (e.g. /health latency)
 
     @property
     def ok(self) -> bool:
         return not self.violations
+
+    @classmethod
+    def skipped_round(cls, drill: str, seed: int, round_number: int, reason: str) -> Figures:
+        """A round not played: nothing checked, nothing failed, and the reason said."""
+        return cls(drill, seed, round_number, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, skipped=reason)
 
 
 def figures(drill: str, round_number: int, history: History, verdict: Verdict) -> Figures:
@@ -85,6 +92,8 @@ HEADER = (
 
 
 def row(f: Figures) -> str:
+    if f.skipped:
+        return f"| {f.drill} | {f.seed} | {f.round} | skipped: {f.skipped} |"
     answers = ", ".join(f"{k}: {v}" for k, v in f.answers.items())
     return (
         f"| {f.drill} | {f.seed} | {f.round} | {f.seconds:.0f} | {f.ops_per_s:,.0f} | {f.faults} "
@@ -105,8 +114,10 @@ def totals(rows: list[Figures]) -> str:
     """One line over many rounds: what a long run held."""
     seconds = sum(f.seconds for f in rows)
     acknowledged = sum(f.acknowledged for f in rows)
+    skipped = sum(1 for f in rows if f.skipped)
     return (
-        f"{len(rows)} round(s), {seconds:.0f} s under load, {sum(f.faults for f in rows)} faults, "
+        f"{len(rows) - skipped} round(s) ({skipped} skipped), {seconds:.0f} s under load, "
+        f"{sum(f.faults for f in rows)} faults, "
         f"{acknowledged:,} commands acknowledged ({acknowledged / seconds if seconds else 0:,.0f}"
         f" ops/s), lost {sum(f.lost for f in rows)}, duplicated "
         f"{sum(f.duplicated for f in rows)}, slowest recovery "

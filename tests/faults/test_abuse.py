@@ -7,56 +7,58 @@ Short in CI; longer with ESCROWGRID_DRILL_ABUSE_SECONDS (and ESCROWGRID_DRILL_SE
 from __future__ import annotations
 
 import os
-import resource
 from collections.abc import Iterator
 
 import msgspec
 import pytest
 
-from escrowgrid.drill.abuse import AbuseConfig, AbuseFigures, run_abuse
+from escrowgrid.drill.abuse import (
+    HEALTH_BOUND_MS,
+    AbuseConfig,
+    AbuseFigures,
+    raise_file_limit,
+    run_abuse,
+    service_env,
+)
+from escrowgrid.drill.checker import Verdict, check
 from tests.conftest import ROOT_KEY
 from tests.support.cluster import PgCluster, served_database
 from tests.support.server import ServerProcess
 
 SECONDS = float(os.environ.get("ESCROWGRID_DRILL_ABUSE_SECONDS", "15"))
 SEED = int(os.environ.get("ESCROWGRID_DRILL_SEED", "16"))
-READ_TIMEOUT_MS = 2000
-# Per key and hour-long window (a minute's epoch-aligned boundary could split a short drill):
-# above what an honest client sends (up to ~5 commands/s), well below what the flood sends even
-# on a loaded machine (over 20/s). The trickled bodies' key may pass it: a 429 is JSON too.
-RATE_LIMIT = int(SECONDS * 8) + 60
-# Starved, /health timed out (5 s); served, it answers in milliseconds, up to about a second
-# on a loaded 2-core machine that also runs the drill's own clients.
-HEALTH_BOUND_MS = 3000
 CONFIG = AbuseConfig(seconds=SECONDS, seed=SEED)
 
 
 @pytest.fixture(scope="module")
-def served(cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The service with its rate limit on (the flood must meet it) and a short read timeout."""
-    env = {
-        "RATE_LIMIT_ENABLED": "true",
-        "RATE_LIMIT_MAX_REQUESTS": str(RATE_LIMIT),
-        "RATE_LIMIT_WINDOW_MS": "3600000",
-        "REQUEST_READ_TIMEOUT_MS": str(READ_TIMEOUT_MS),
-        "LOG_LEVEL": "warning",
-    }
+def served(
+    cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
+    """The service with its rate limit on (the flood must meet it) and a short read timeout:
+    (the server, its environment)."""
+    env = {**service_env(SECONDS), "LOG_LEVEL": "warning"}
     folder = tmp_path_factory.mktemp("abuse")
-    with served_database(cluster, folder, ROOT_KEY, env) as (proc, _):
-        yield proc
+    with served_database(cluster, folder, ROOT_KEY, env) as (proc, name):
+        yield proc, {**os.environ, **proc.env, "DATABASE_URL": cluster.dsn(name)}
 
 
 @pytest.fixture(scope="module")
-def figures(served: ServerProcess) -> AbuseFigures:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = CONFIG.idle_connections + CONFIG.trickling_heads + CONFIG.trickling_bodies + 512
-    if soft < needed <= hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    elif soft < needed:
-        pytest.skip(f"the drill holds {needed} connections; this process may open {soft} files")
-    result = run_abuse(served.url, ROOT_KEY, CONFIG)
+def judged(served: tuple[ServerProcess, dict[str, str]]) -> tuple[AbuseFigures, Verdict]:
+    """The drill's figures and the core checker's verdict on the honest clients' history."""
+    proc, env = served
+    reason = raise_file_limit(CONFIG)
+    if reason is not None:
+        pytest.skip(reason)
+    result, history = run_abuse(proc.url, ROOT_KEY, CONFIG)
     print(msgspec.json.format(msgspec.json.encode(result)).decode())
-    return result
+    verdict = check(history, env["DATABASE_URL"], env)
+    print(verdict)
+    return result, verdict
+
+
+@pytest.fixture(scope="module")
+def figures(judged: tuple[AbuseFigures, Verdict]) -> AbuseFigures:
+    return judged[0]
 
 
 def test_health_keeps_answering_within_its_bound(figures: AbuseFigures) -> None:
@@ -66,9 +68,15 @@ def test_health_keeps_answering_within_its_bound(figures: AbuseFigures) -> None:
     assert figures.health_max_ms < HEALTH_BOUND_MS, figures
 
 
-def test_honest_clients_keep_being_served_and_lose_nothing(figures: AbuseFigures) -> None:
+def test_honest_clients_keep_being_served_and_lose_nothing(
+    judged: tuple[AbuseFigures, Verdict],
+) -> None:
+    figures, verdict = judged
     assert figures.acknowledged >= 30, figures
-    assert (figures.lost, figures.duplicated, figures.honest_unknown) == (0, 0, 0), figures
+    assert verdict.acknowledged == figures.acknowledged, verdict
+    # The core checker: each 2xx in the log once, lifecycles allowed, read models = a rebuild.
+    assert (verdict.lost, verdict.duplicated, verdict.violations) == (0, 0, []), verdict
+    assert figures.honest_unknown == 0, figures
     assert figures.honest_errors == {}, figures
     assert figures.recover_s < 5, figures
 

@@ -15,26 +15,27 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from escrowgrid.drill.checker import Verdict, check
 from escrowgrid.drill.disk import (
+    RECOVER_BOUND_S,
+    VOLUME_MB,
     DiskConfig,
     DiskFigures,
     database_on_volume,
     run_disk_full,
     small_volume,
+    unavailable,
 )
 from escrowgrid.embedded_pg import SYSTEM_USER
 from tests.conftest import ROOT_KEY
 from tests.support.cluster import TEMPLATE_DB, PgCluster, scratch_dir
-from tests.support.server import ServerProcess, run_cli
+from tests.support.server import ServerProcess
 
 FULL_SECONDS = float(os.environ.get("ESCROWGRID_DRILL_DISK_FULL_SECONDS", "8"))
 SEED = int(os.environ.get("ESCROWGRID_DRILL_SEED", "16"))
 CONFIG = DiskConfig(seed=SEED, full_s=FULL_SECONDS)
-VOLUME_MB = 48
-# The projection runner backs off to at most 30 s between retries while the volume is full.
-RECOVER_BOUND_S = 35
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting the small volume needs root")
+pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +69,21 @@ def served_on_volume(
 
 
 @pytest.fixture(scope="module")
-def figures(served_on_volume: tuple[ServerProcess, Path, dict[str, str]]) -> DiskFigures:
-    proc, volume, _ = served_on_volume
-    result = run_disk_full(proc.url, ROOT_KEY, volume, CONFIG)
+def judged(
+    served_on_volume: tuple[ServerProcess, Path, dict[str, str]],
+) -> tuple[DiskFigures, Verdict]:
+    """The drill's figures and the core checker's verdict on the honest clients' history."""
+    proc, volume, env = served_on_volume
+    result, history = run_disk_full(proc.url, ROOT_KEY, volume, CONFIG)
     print(msgspec.json.format(msgspec.json.encode(result)).decode())
-    return result
+    verdict = check(history, env["DATABASE_URL"], {**os.environ, **env})
+    print(verdict)
+    return result, verdict
+
+
+@pytest.fixture(scope="module")
+def figures(judged: tuple[DiskFigures, Verdict]) -> DiskFigures:
+    return judged[0]
 
 
 def test_a_full_volume_is_a_503_with_retry_after_and_no_other_error(figures: DiskFigures) -> None:
@@ -83,9 +94,11 @@ def test_a_full_volume_is_a_503_with_retry_after_and_no_other_error(figures: Dis
     assert (figures.server_errors, figures.non_json_answers) == (0, 0), figures
 
 
-def test_nothing_acknowledged_is_lost_or_doubled(figures: DiskFigures) -> None:
+def test_nothing_acknowledged_is_lost_or_doubled(judged: tuple[DiskFigures, Verdict]) -> None:
+    figures, verdict = judged
     assert figures.acknowledged > 0, figures
-    assert (figures.lost, figures.duplicated) == (0, 0), figures
+    assert verdict.acknowledged == figures.acknowledged, verdict
+    assert (verdict.lost, verdict.duplicated) == (0, 0), verdict
 
 
 def test_the_service_recovers_when_space_returns(figures: DiskFigures) -> None:
@@ -95,8 +108,8 @@ def test_the_service_recovers_when_space_returns(figures: DiskFigures) -> None:
 
 
 def test_the_log_and_the_read_models_verify_afterwards(
-    figures: DiskFigures, served_on_volume: tuple[ServerProcess, Path, dict[str, str]]
+    judged: tuple[DiskFigures, Verdict],
 ) -> None:
-    _, _, env = served_on_volume
-    result = run_cli({**os.environ, **env}, "verify")
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    # The core checker ran `escrowgrid verify` and replayed every position's lifecycle.
+    _, verdict = judged
+    assert verdict.violations == [], verdict

@@ -19,11 +19,15 @@ def test_the_drills_are_listed_and_an_unknown_one_is_refused() -> None:
     listed = _drill("--list")
     assert listed.returncode == 0, listed.stderr
     names = [line.split()[1] for line in listed.stdout.splitlines()]
-    assert names[:4] == [
+    # All seven of issue 16, in its order: `escrowgrid drill --minutes N` runs each of them.
+    assert names == [
         "process-kill",
         "database-restart",
         "follower-kill",
         "connection-exhaustion",
+        "slow-clients",
+        "stateful-api",
+        "disk-full",
     ]
     refused = _drill("--only", "no-such-drill")
     assert refused.returncode == 2
