@@ -70,13 +70,16 @@ def create_app(settings: Settings) -> ASGIApp:
         finally:
             await services.stop()
 
+    # Each provider takes the one before it (settings, services, pool) though it needs none of
+    # them: Litestar resolves the providers of one level concurrently, a task group and a task
+    # each per request; one provider a level is awaited inline (api/dependencies.py).
     async def provide_settings() -> Settings:
         return settings
 
-    async def provide_services() -> Services:
+    async def provide_services(settings: Settings) -> Services:
         return services
 
-    async def provide_pool() -> Any:
+    async def provide_pool(services: Services) -> Any:
         return services.pool
 
     handlers: dict[Any, Any] = {

@@ -37,7 +37,9 @@ def app_state(services: Services) -> State:
     return State({"services": services})
 
 
-async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
+async def provide_actor(request: Request[Any, Any, Any], services: Services) -> Actor:
+    """After `services` on purpose: Litestar resolves the providers of one dependency level
+    concurrently (an anyio task group, a task each, on every request); one a level is inline."""
     return actor_of(request)
 
 
@@ -62,9 +64,10 @@ async def read_connection(
 
 
 async def provide_conn(
-    request: Request[Any, Any, Any], services: Services
+    request: Request[Any, Any, Any], services: Services, actor: Actor
 ) -> AsyncIterator[AsyncConnection[Any]]:
-    """The handler's read connection, back in the pool once it has answered."""
+    """The handler's read connection, back in the pool once it has answered; taken after
+    `actor` so that each dependency level has one provider (see provide_actor)."""
     async with read_connection(request, services) as conn:
         yield conn
 
