@@ -100,10 +100,8 @@ class _AppendedSync:
             if app is None:
                 return
             self.resolved = True
-            provider = getattr(app, "dependencies", {}).get("services")
-            if provider is not None:
-                services = await provider.dependency()
-                self.appender = getattr(services, "appender", None)
+            services = getattr(getattr(app, "state", None), "services", None)  # api/dependencies
+            self.appender = getattr(services, "appender", None)
         if self.appender is None:
             return
         total = int(self.appender.appended)
