@@ -36,7 +36,6 @@ from escrowgrid.api.field_schemas import FieldSchemaPlugin
 from escrowgrid.api.health import HealthController
 from escrowgrid.api.institutions import InstitutionController
 from escrowgrid.api.ledger import LedgerController
-from escrowgrid.api.media_type import require_json_body
 from escrowgrid.api.metrics import MetricsController, MetricsMiddleware
 from escrowgrid.api.positions import PositionController
 from escrowgrid.api.rate_limit import RateLimitMiddleware
@@ -107,7 +106,6 @@ def create_app(settings: Settings) -> ASGIApp:
         },
         state=app_state(services),
         lifespan=[lifespan],
-        guards=[require_json_body],
         exception_handlers=handlers,
         request_max_body_size=MAX_BODY_BYTES,
         request_class=ExactRequest,

@@ -13,6 +13,7 @@ from escrowgrid.api.answers import answer
 from escrowgrid.api.bodies import AssetBody, AssetTemplateBody
 from escrowgrid.api.commanding import run
 from escrowgrid.api.errors import ERROR_RESPONSES
+from escrowgrid.api.media_type import require_json_body
 from escrowgrid.api.params import (
     ASSET,
     ASSET_TEMPLATE,
@@ -36,7 +37,13 @@ class AssetTemplateController(Controller):
     path = "/asset-templates"
     tags = ["asset-templates"]
 
-    @post("", responses=ERROR_RESPONSES, operation_id="createAssetTemplate", status_code=201)
+    @post(
+        "",
+        responses=ERROR_RESPONSES,
+        operation_id="createAssetTemplate",
+        status_code=201,
+        guards=[require_json_body],
+    )
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -81,7 +88,13 @@ class AssetController(Controller):
     path = "/assets"
     tags = ["assets"]
 
-    @post("", responses=ERROR_RESPONSES, operation_id="createAsset", status_code=201)
+    @post(
+        "",
+        responses=ERROR_RESPONSES,
+        operation_id="createAsset",
+        status_code=201,
+        guards=[require_json_body],
+    )
     async def create(
         self, request: Request[Any, Any, Any], actor: Actor, services: Services, data: AssetBody
     ) -> Response[AssetView]:

@@ -13,6 +13,7 @@ from escrowgrid.api.bodies import ApiKeyBody, InstitutionBody, PolicyBody
 from escrowgrid.api.commanding import run
 from escrowgrid.api.errors import ERROR_RESPONSES
 from escrowgrid.api.guards import institution_admin, institution_member, root_only
+from escrowgrid.api.media_type import require_json_body
 from escrowgrid.api.params import INSTITUTION, path_id
 from escrowgrid.api.scoping import visible_or_404
 from escrowgrid.api.services import Services
@@ -37,7 +38,7 @@ class InstitutionController(Controller):
         responses=ERROR_RESPONSES,
         operation_id="createInstitution",
         status_code=201,
-        guards=[root_only],
+        guards=[require_json_body, root_only],
     )
     async def create(
         self, request: Request[Any, Any, Any], services: Services, data: InstitutionBody
@@ -70,7 +71,7 @@ class InstitutionController(Controller):
         responses=ERROR_RESPONSES,
         operation_id="createApiKey",
         status_code=201,
-        guards=[institution_admin],
+        guards=[require_json_body, institution_admin],
     )
     async def create_key(
         self, request: Request[Any, Any, Any], services: Services, id: str, data: ApiKeyBody
@@ -114,7 +115,7 @@ class InstitutionController(Controller):
         "/{id:str}/policies/{region:str}",
         responses=ERROR_RESPONSES,
         operation_id="upsertPolicy",
-        guards=[institution_admin],
+        guards=[require_json_body, institution_admin],
     )
     async def put_policy(
         self,

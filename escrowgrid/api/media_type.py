@@ -25,8 +25,9 @@ def is_json(content_type: str | None) -> bool:
 async def require_json_body(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
-    """Guard: a route that takes a body refuses one not declared as JSON (415)."""
-    # async on purpose: Litestar runs a sync guard in a worker thread, a hop per request.
+    """Guard of each route that takes a body: one not declared as JSON is refused (415)."""
+    # async on purpose: Litestar runs a sync guard in a worker thread, a hop per request. On
+    # the body routes only, not app-wide: Litestar copies the handler for every guard it runs.
     if "data" not in handler.parsed_fn_signature.parameters:
         return
     if not is_json(connection.headers.get("content-type")):

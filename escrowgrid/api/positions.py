@@ -15,6 +15,7 @@ from escrowgrid.api.commanding import run
 from escrowgrid.api.dependencies import read_connection
 from escrowgrid.api.errors import ERROR_RESPONSES
 from escrowgrid.api.history import PositionHistory, position_history
+from escrowgrid.api.media_type import require_json_body
 from escrowgrid.api.onchain import refuse_when_behind
 from escrowgrid.api.params import (
     ASSET,
@@ -47,7 +48,13 @@ class PositionController(Controller):
     path = "/positions"
     tags = ["positions"]
 
-    @post("", responses=ERROR_RESPONSES, operation_id="createPosition", status_code=201)
+    @post(
+        "",
+        responses=ERROR_RESPONSES,
+        operation_id="createPosition",
+        status_code=201,
+        guards=[require_json_body],
+    )
     async def create(
         self, request: Request[Any, Any, Any], actor: Actor, services: Services, data: PositionBody
     ) -> Response[PositionView]:
@@ -116,6 +123,7 @@ class PositionController(Controller):
         responses=ERROR_RESPONSES,
         operation_id="transitionPosition",
         status_code=200,
+        guards=[require_json_body],
     )
     async def transition(
         self,
