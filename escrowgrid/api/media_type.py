@@ -27,9 +27,8 @@ async def require_json_body(
 ) -> None:
     """Guard of each route that takes a body: one not declared as JSON is refused (415)."""
     # async on purpose: Litestar runs a sync guard in a worker thread, a hop per request. On
-    # the body routes only, not app-wide: Litestar copies the handler for every guard it runs.
-    if "data" not in handler.parsed_fn_signature.parameters:
-        return
+    # the body routes only, not app-wide: Litestar copies the handler for every guard it runs;
+    # tests/unit/test_api_guards_inline.py keeps it on exactly the handlers with a `data` body.
     if not is_json(connection.headers.get("content-type")):
         raise HTTPException(
             status_code=415,

@@ -100,7 +100,7 @@ class _AppendedSync:
             if app is None:
                 return
             self.resolved = True
-            services = getattr(getattr(app, "state", None), "services", None)  # api/dependencies
+            services = getattr(getattr(app, "state", None), "services", None)  # app_state()
             self.appender = getattr(services, "appender", None)
         if self.appender is None:
             return

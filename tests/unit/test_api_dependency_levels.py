@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from escrowgrid.api.app import create_app
-from escrowgrid.api.openapi_dump import _DUMMY_ENV
-from escrowgrid.config import load_settings
-from tests.unit.test_api_guards_inline import _litestar
+from tests.support.routes import built_litestar
 
 
 def test_no_route_resolves_two_dependencies_of_one_level() -> None:
     # Litestar resolves the providers of one dependency level concurrently: an anyio task group
     # and a task per provider, on every request (3-4% of a worker's samples on reads, issue 15).
     # The providers are chained so each level has one, which Litestar awaits inline.
-    litestar = _litestar(create_app(load_settings(dict(_DUMMY_ENV))))
+    litestar = built_litestar()
     grouped: list[str] = []
     routes = 0
     for route in litestar.routes:

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any
 
-from litestar import Litestar
-
-from escrowgrid.api.app import create_app
-from escrowgrid.api.openapi_dump import _DUMMY_ENV
-from escrowgrid.config import load_settings
-
-
-def _litestar(app: Any) -> Litestar:
-    while not isinstance(app, Litestar):
-        app = app.app
-    return app
+from escrowgrid.api.media_type import require_json_body
+from tests.support.routes import built_litestar
 
 
 def test_every_guard_of_every_route_is_a_coroutine_function() -> None:
     # A sync guard costs a thread hop and a loop wake-up on every request (docs/performance.md,
     # issue 15's second wave); the guards never block, so they must all be `async def`.
-    litestar = _litestar(create_app(load_settings(dict(_DUMMY_ENV))))
+    litestar = built_litestar()
     sync: set[str] = set()
     checked = 0
     for route in litestar.routes:
@@ -38,9 +28,7 @@ def test_every_guard_of_every_route_is_a_coroutine_function() -> None:
 def test_the_json_body_guard_runs_on_the_routes_that_take_a_body_and_no_other() -> None:
     # Litestar copies the route handler for each guard on every request (docs/performance.md,
     # issue 15's third wave): a GET must run no guard it does not need.
-    from escrowgrid.api.media_type import require_json_body
-
-    litestar = _litestar(create_app(load_settings(dict(_DUMMY_ENV))))
+    litestar = built_litestar()
     wrong: list[str] = []
     body_routes = 0
     for route in litestar.routes:
