@@ -15,7 +15,6 @@ See docs/architecture.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +32,7 @@ from escrowgrid.eventlog.errors import (
     StoreUnavailable,
 )
 from escrowgrid.eventlog.hashing import canonical_meta
-from escrowgrid.eventlog.inline import AppendedEvent, InlineProjector
+from escrowgrid.eventlog.inline import InlineProjector
 from escrowgrid.eventlog.records import (
     AppendRequest,
     AppendResult,
@@ -50,11 +49,11 @@ FROM append_batch(%s, %s::int[], %s::uuid[], %s::int[], %s::text[], %s::bytea[],
                   %s::bytea[], %s::int[], %s::uuid[], %s::int[], %s::int[], %s::text[],
                   %s::text[], %s::bytea[], %s::int[], %s::bytea[])
 """
-# The same, and first the head before the batch and the inline models' locked tracking rows
-# (db/migrations/0070).
-_APPEND_BATCH_TRACKED = """
+# The same, then the inline read models projected by the database (db/migrations/0080).
+_APPEND_BATCH_PROJECTED = """
 SELECT request, outcome, pos, detail, status, body
-FROM append_batch_tracked(%s::text[], %s, %s::int[], %s::uuid[], %s::int[], %s::text[],
+FROM append_batch_projected(%s::text, %s::text, %s::text, %s::text, %s::int, %s::int,
+                  %s::int[], %s::uuid[], %s::int[], %s::text[],
                   %s::bytea[], %s::uuid[], %s::bytea[], %s::int[], %s::uuid[], %s::int[],
                   %s::int[], %s::text[], %s::text[], %s::bytea[], %s::int[], %s::bytea[])
 """
@@ -171,30 +170,34 @@ class Appender:
         self, conn: AsyncConnection[Any], requests: list[AppendRequest]
     ) -> list[Outcome]:
         """One round trip: db/migrations/0001 `append_batch` locks, checks, chains, inserts;
-        with inline read models, a second one writes their rows before the commit."""
+        with inline read models, 0080 `append_batch_projected` also writes their rows."""
         params = _batch_params(requests)
         if self._inline is None:
             rows = await conn.execute(_APPEND_BATCH, params, binary=True)
+            found = await rows.fetchall()
+            await conn.commit()
         else:
-            # The pool's connections autocommit: BEGIN goes in the same round trip, so that
-            # the inline models' rows commit with the events.
-            params = (list(self._inline.names), *params)
+            # The pool's connections autocommit: BEGIN and COMMIT go in the same round trip,
+            # so the lock is held for the function's own work and no longer.
             async with conn.pipeline():
                 await conn.execute(b"BEGIN")
-                rows = await conn.execute(_APPEND_BATCH_TRACKED, params, binary=True)
-        found = await rows.fetchall()
+                rows = await conn.execute(
+                    _APPEND_BATCH_PROJECTED, (*self._inline.arguments(), *params), binary=True
+                )
+                await conn.execute(b"COMMIT")
+            found = await rows.fetchall()
         positions: dict[int, list[int]] = {}
         outcomes: list[Outcome | None] = [None] * len(requests)
-        tracked: dict[str, int] = {}
-        head_before = 0
+        projected: dict[str, tuple[int, int]] = {}
+        failure: str | None = None
         for request, outcome, pos, detail, status, body in found:
             index = request - 1
-            if outcome == "head":
-                head_before = pos
-            elif outcome == "tracked":
-                tracked[detail] = pos
-            elif outcome == "appended":
+            if outcome == "appended":
                 positions.setdefault(index, []).append(pos)
+            elif outcome == "projected":
+                projected[detail] = (pos, status)
+            elif outcome == "projection_failed":
+                failure = detail
             elif outcome == "replay":
                 outcomes[index] = AppendResult((), replayed=StoredResponse(status, bytes(body)))
             elif outcome == "mismatch":
@@ -203,15 +206,7 @@ class Appender:
                 stream, expected, actual = detail.rsplit(":", 2)
                 outcomes[index] = ConcurrencyConflict(UUID(stream), int(expected), int(actual))
         if self._inline is not None:
-            try:
-                appended = _appended(requests, positions)
-                await self._inline.commit(conn, tracked, head_before, appended)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await conn.execute(b"ROLLBACK")
-                raise
-        else:
-            await conn.commit()
+            self._inline.settle(projected, failure)
         self.batches += 1
         self.appended += sum(len(p) for p in positions.values())
         return [
@@ -240,19 +235,6 @@ def _batch_params(requests: list[AppendRequest]) -> tuple[object, ...]:
             for column, part in zip(keys, values, strict=True):
                 column.append(part)
     return (len(requests), *ev, *reads, *keys)
-
-
-def _appended(
-    requests: list[AppendRequest], positions: dict[int, list[int]]
-) -> list[AppendedEvent]:
-    """The batch's appended events with their positions, in log order."""
-    out: list[AppendedEvent] = []
-    for index, landed in positions.items():
-        request = requests[index]
-        for event, position in zip(request.events, landed, strict=True):
-            out.append(AppendedEvent(position, event, request.tenant_id))
-    out.sort(key=lambda a: a.position)
-    return out
 
 
 def _failure(exc: BaseException, size: int) -> EventLogError:

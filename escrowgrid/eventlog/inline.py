@@ -2,40 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
-from uuid import UUID
-
-from psycopg import AsyncConnection
-
-from escrowgrid.eventlog.records import PendingEvent
-
-
-@dataclass(frozen=True, slots=True)
-class AppendedEvent:
-    """An event of the batch being committed, at the position the log gave it."""
-
-    position: int
-    event: PendingEvent
-    tenant_id: UUID | None
+from collections.abc import Mapping
+from typing import Protocol
 
 
 class InlineProjector(Protocol):
-    """Read models projected in the append transaction (the read side implements it)."""
+    """Read models the database projects in the append transaction (the read side names them).
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The tracking names of those models: their rows are locked with the event table."""
+    db/migrations/0080 `append_batch_projected` builds them from the events past their tracking
+    rows, under the event-table lock, and advances those rows in the same transaction.
+    """
+
+    def arguments(self) -> tuple[object, ...]:
+        """The leading arguments of `append_batch_projected`: the models and the topics."""
         ...
 
-    async def commit(
-        self,
-        conn: AsyncConnection[Any],
-        tracked: Mapping[str, int],
-        head_before: int,
-        appended: Sequence[AppendedEvent],
-    ) -> None:
-        """Bring the models up to the batch's last event and COMMIT the caller's transaction
-        (in one round trip when it can); the events commit even if the models cannot."""
+    def settle(self, projected: Mapping[str, tuple[int, int]], failure: str | None) -> None:
+        """After a commit: what each model reached (name: position, events consumed), or why
+        the database could not project the batch (its events are kept, the models are not)."""
         ...

@@ -192,10 +192,6 @@ async def update_rows(
     # Each column goes as one array literal (text the statement casts): psycopg's list adapter
     # costs about 1.5 us per element, which was a tenth of a rebuild.
     params = [array_literal(column) for column in columns]
-    if _CHECKED_IN_SQL.get():
-        # The caller commits in the same pipeline: the count must stop the transaction itself.
-        await conn.execute(_counted(statement), [*params, expected, what], prepare=False)
-        return
     cur = await conn.execute(statement, params, prepare=False)
     deferred = _DEFERRED.get()
     if deferred is not None:  # in pipeline mode the count is known only after the sync
@@ -207,47 +203,6 @@ async def update_rows(
 def _check_count(cur: AsyncCursor[Any], expected: int, what: str) -> None:
     if cur.rowcount != expected:
         raise ProjectionError(f"{what}: {expected} rows to update, {cur.rowcount} found")
-
-
-class CountMismatch(ProjectionError):
-    """An UPDATE checked in SQL touched fewer rows than it named (see `counts_in_sql`)."""
-
-
-# A non-constant cast that fails only when the count is wrong (a constant would fail at plan
-# time): its error aborts the transaction before the COMMIT queued behind it in the pipeline.
-_COUNT_FAILURE = "escrowgrid projection count"
-
-
-@functools.lru_cache(maxsize=64)
-def _counted(statement: str) -> str:
-    # `statement` is one of our own UPDATEs.
-    return (
-        f"WITH changed AS ({statement} RETURNING 1) SELECT CASE WHEN count(*) <> %s::bigint"  # noqa: S608
-        f" THEN CAST('{_COUNT_FAILURE}: ' || %s::text || ': ' || count(*) || ' found' AS integer)"
-        " END FROM changed"
-    )
-
-
-def count_mismatch(exc: BaseException) -> CountMismatch | None:
-    """The CountMismatch a failed pipeline raised as a cast error, if that is what it was."""
-    text = str(exc)
-    if _COUNT_FAILURE not in text:
-        return None
-    return CountMismatch(text.split(f"{_COUNT_FAILURE}: ", 1)[1].rstrip('"'))
-
-
-_CHECKED_IN_SQL: ContextVar[bool] = ContextVar("escrowgrid_counts_in_sql", default=False)
-
-
-@contextlib.contextmanager
-def counts_in_sql() -> Iterator[None]:
-    """Within: update_rows checks its count in the statement (an error aborts the transaction),
-    for a caller that queues its COMMIT in the same pipeline as the writes."""
-    token = _CHECKED_IN_SQL.set(True)
-    try:
-        yield
-    finally:
-        _CHECKED_IN_SQL.reset(token)
 
 
 _DEFERRED: ContextVar[list[tuple[AsyncCursor[Any], int, str]] | None] = ContextVar(

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 from typing import Any
+from uuid import uuid4
 
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from escrowgrid.application.ledger import Ledger
 from escrowgrid.application.postgres_store import PostgresEventStore
 from escrowgrid.bootstrap import projection_runner
 from escrowgrid.eventlog.appender import Appender
 from escrowgrid.eventlog.loader import StreamLoader
+from escrowgrid.eventlog.records import AppendRequest, PendingEvent
 from escrowgrid.verify import compare_models
+from projections.framework.payloads import POSITION_CREATED, POSITION_CREATED_VERSION
 from projections.ledger_events.queries import list_ledger_events
 from projections.positions.queries import get_position
 from projections.registry import INLINE, UnknownProjection
@@ -142,5 +147,42 @@ def test_concurrent_appends_project_each_event_once(database_url: str) -> None:
                 positions = await tracked(conn)
         assert counts is not None and counts[:2] == (40, 80)
         assert all(positions[name] == counts[2] for name in INLINE_NAMES)
+
+    asyncio.run(body())
+
+
+def test_a_payload_newer_than_the_read_side_stops_the_inline_models(database_url: str) -> None:
+    """The database refuses a Position.Created of a class_version it does not know, as the
+    runner's decoder does: the event is kept, the models stay behind and are counted failing."""
+
+    async def body() -> None:
+        async with open_ledger(database_url) as r:
+            fx = await seed(r.ledger)
+            pid = await open_position(r.ledger, fx, amount="3")
+            async with r.pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT state FROM events WHERE stream_id = %s AND version = 1", (pid,)
+                )
+                row = await cur.fetchone()
+                before = await tracked(conn)
+            assert row is not None
+            newer = {**json.loads(bytes(row[0])), "class_version": POSITION_CREATED_VERSION + 1}
+            failures = REGISTRY.get_sample_value(
+                "escrowgrid_projection_failures_total", {"projection": "positions"}
+            )
+            event = PendingEvent(uuid4(), 1, POSITION_CREATED, json.dumps(newer).encode())
+            done = await r.appender.append(AppendRequest([event], fx.institution_id, {"a": "v3"}))
+            async with r.pool.connection() as conn:
+                after = await tracked(conn)
+                kept = await (await conn.execute(
+                    "SELECT count(*) FROM events WHERE stream_id = %s", (event.stream_id,)
+                )).fetchone()  # fmt: skip
+                projected = await get_position(conn, event.stream_id)
+        assert done.last_position is not None and kept == (1,) and projected is None
+        assert all(after[name] == before[name] < done.last_position for name in INLINE_NAMES)
+        counted = REGISTRY.get_sample_value(
+            "escrowgrid_projection_failures_total", {"projection": "positions"}
+        )
+        assert (counted or 0) > (failures or 0)
 
     asyncio.run(body())
