@@ -17,9 +17,11 @@ from escrowgrid.application.context import CommandContext
 from escrowgrid.application.errors import NotFound
 from escrowgrid.application.event_store import EventStore
 from escrowgrid.application.idempotency import record_for, replayed
+from escrowgrid.application.stream_cache import ATTEMPT, Attempt, StreamCache
 from escrowgrid.domain.asset import Asset
 from escrowgrid.domain.asset_template import AssetTemplate
 from escrowgrid.domain.institution import Institution
+from escrowgrid.domain.policy import Policy
 from escrowgrid.eventlog.codec import EventCodec
 from escrowgrid.eventlog.errors import ConcurrencyConflict
 from escrowgrid.eventlog.records import AppendRequest, StoredResponse
@@ -33,6 +35,9 @@ IMMUTABLE_CACHE_SIZE = 10_000
 CONFLICT_RETRIES = 50
 CONFLICT_BACKOFF_S = 0.005
 CONFLICT_BACKOFF_MAX_S = 0.1
+# Streams a decision may take from the stream cache: every use of them is version-checked by
+# the append (stream_cache.py). A policy is read by every position opened under it.
+CACHED_KINDS: tuple[type[Aggregate], ...] = (Policy,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,7 @@ class CommandHandling:
         self._codec = EventCodec()
         # Assets and templates never change after creation, so caching them cannot go stale.
         self._immutable: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._streams = StreamCache()
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -79,8 +85,20 @@ class CommandHandling:
         cached = self._immutable.get(aggregate_id)
         if cached is not None:
             return cached if isinstance(cached, kind) else None
-        events = (await self._store.load(aggregate_id))[aggregate_id]
-        found = self._codec.rebuild(events)
+        attempt = ATTEMPT.get()
+        cacheable = attempt is not None and kind in CACHED_KINDS
+        events = None
+        if attempt is not None and cacheable and not attempt.fresh:
+            events = self._streams.get(aggregate_id)
+            if events is not None:
+                attempt.served.add(aggregate_id)
+        if events is None:
+            events = tuple((await self._store.load(aggregate_id))[aggregate_id])
+            if cacheable:
+                self._streams.put(aggregate_id, events)
+        if attempt is not None and cacheable:
+            attempt.based_on[aggregate_id] = events
+        found = self._codec.rebuild(list(events))
         if isinstance(found, Asset | AssetTemplate):
             self._remember(found)
         return found if isinstance(found, kind) else None
@@ -110,7 +128,7 @@ class CommandHandling:
             if replay is not None:
                 return Outcome(None, replayed=replay)
             try:
-                return await self._save(ctx, action, await decide())
+                return await self._decide_and_save(ctx, action, decide)
             except ConcurrencyConflict:
                 if not retry_conflicts or attempt == CONFLICT_RETRIES:
                     raise
@@ -119,6 +137,41 @@ class CommandHandling:
             await asyncio.sleep(random.uniform(0, ceiling))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    async def _decide_and_save(
+        self, ctx: CommandContext, action: str, decide: Callable[[], Awaitable[Decision[T]]]
+    ) -> Outcome[T]:
+        """Decide and append; a decision on cached streams that fails is taken again once on
+        streams from the log (a refusal or a conflict may be the cache's being stale)."""
+        attempt = Attempt()
+        token = ATTEMPT.set(attempt)
+        try:
+            try:
+                decision = await decide()
+            except Exception:
+                if not attempt.served:
+                    raise
+                return await self._decide_afresh(ctx, action, decide, attempt)
+            try:
+                return await self._save(ctx, action, decision, attempt)
+            except ConcurrencyConflict:
+                if not attempt.served:
+                    raise
+                return await self._decide_afresh(ctx, action, decide, attempt)
+        finally:
+            ATTEMPT.reset(token)
+
+    async def _decide_afresh(
+        self,
+        ctx: CommandContext,
+        action: str,
+        decide: Callable[[], Awaitable[Decision[T]]],
+        stale: Attempt,
+    ) -> Outcome[T]:
+        self._streams.evict(stale.served)
+        attempt = Attempt(fresh=True)
+        ATTEMPT.set(attempt)
+        return await self._save(ctx, action, await decide(), attempt)
+
     async def _replay(self, ctx: CommandContext) -> StoredResponse | None:
         """The recorded answer when this idempotency key was already used with this request."""
         if ctx.idempotency is None:
@@ -126,7 +179,9 @@ class CommandHandling:
         found = await self._store.idempotency_record(ctx.idempotency_scope, ctx.idempotency.key)
         return replayed(ctx, found)
 
-    async def _save(self, ctx: CommandContext, action: str, decision: Decision[T]) -> Outcome[T]:
+    async def _save(
+        self, ctx: CommandContext, action: str, decision: Decision[T], attempt: Attempt
+    ) -> Outcome[T]:
         events = self._codec.pending(*decision.aggregates)
         result, tenant_id = decision.result, decision.tenant_id
         record = record_for(ctx, result)
@@ -141,17 +196,27 @@ class CommandHandling:
             "requestId": ctx.request_id,
             "clientAddr": ctx.client_addr,
         }
-        appended = await self._store.append(
-            AppendRequest(
-                events=events,
-                tenant_id=tenant_id,
-                meta=meta,
-                idempotency=record,
-                read_versions=decision.read_versions,
+        # Cached streams this command writes: after the append, theirs are the events.
+        written = {e.stream_id for e in events if e.stream_id in attempt.based_on}
+        try:
+            appended = await self._store.append(
+                AppendRequest(
+                    events=events,
+                    tenant_id=tenant_id,
+                    meta=meta,
+                    idempotency=record,
+                    read_versions=decision.read_versions,
+                )
             )
-        )
+        except BaseException:
+            self._streams.evict(written)  # perhaps appended, perhaps not
+            raise
         if appended.replayed is not None:
+            self._streams.evict(written)
             return Outcome(None, replayed=appended.replayed)
+        for sid in written:
+            mine = tuple(e for e in events if e.stream_id == sid)
+            self._streams.put(sid, attempt.based_on[sid] + mine)
         topics = frozenset(e.topic for e in events)
         return Outcome(result, position=appended.last_position, topics=topics)
 

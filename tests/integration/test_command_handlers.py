@@ -17,7 +17,7 @@ from escrowgrid import bootstrap
 from escrowgrid.application.context import ROOT, CommandContext, IdempotencyRequest
 from escrowgrid.application.event_store import EventStore
 from escrowgrid.application.ledger import Ledger
-from escrowgrid.domain.errors import ForbiddenTransition
+from escrowgrid.domain.errors import ForbiddenTransition, PolicyViolation
 from escrowgrid.domain.policies import policy_id
 from escrowgrid.domain.policy import Policy
 from escrowgrid.domain.position import Position
@@ -179,5 +179,70 @@ def test_racing_requests_with_one_key_take_effect_once(run: Run) -> None:
         answer = StoredResponse(200, json.dumps({"id": str(pid), "v": 2}).encode())
         assert all(o.replayed == answer for o in replayed)
         assert len((await store.load(pid))[pid]) == 2
+
+    run(body)
+
+
+# -- the stream cache: policies decided on from memory, never trusted -------------------------
+
+
+class CountingStore:
+    """The store, counting the loads of each stream (a second process shares the store)."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.loads: dict[Any, int] = {}
+
+    async def load(self, *stream_ids: Any) -> Any:
+        for sid in stream_ids:
+            self.loads[sid] = self.loads.get(sid, 0) + 1
+        return await self.store.load(*stream_ids)
+
+    async def append(self, request: AppendRequest) -> Any:
+        return await self.store.append(request)
+
+    async def idempotency_record(self, scope: str, key: str) -> Any:
+        return await self.store.idempotency_record(scope, key)
+
+
+def test_positions_opened_under_one_policy_load_it_once(run: Run) -> None:
+    async def body(ledger: Ledger, store: EventStore) -> None:
+        counting = CountingStore(store)
+        here = Ledger(counting)
+        fx = await seed(here)
+        await here.set_policy(ROOT_CTX, fx.institution_id, region="US", position={})
+        for _ in range(3):
+            await open_position(here, fx, amount="5")
+        assert counting.loads[policy_id(fx.institution_id, "US")] == 1  # the set's own load
+
+    run(body)
+
+
+def test_a_policy_another_process_changed_is_not_taken_from_the_cache(run: Run) -> None:
+    """A stale cached policy never decides: looser, the append's version check catches it;
+    stricter, the refusal is decided again on the log's policy."""
+
+    async def body(ledger: Ledger, store: EventStore) -> None:
+        here, there = Ledger(store), ledger  # two processes on one log
+        fx = await seed(there)
+        await there.set_policy(ROOT_CTX, fx.institution_id, region="US", position={})
+        assert await open_position(here, fx, amount="50")  # `here` caches the policy
+        await there.set_policy(
+            ROOT_CTX, fx.institution_id, region="US", position={"maxAmount": "10"}
+        )
+        with pytest.raises(PolicyViolation):
+            await open_position(here, fx, amount="50")
+        await there.set_policy(
+            ROOT_CTX, fx.institution_id, region="US", position={"maxAmount": "1000"}
+        )
+        assert await open_position(here, fx, amount="500")  # refused by the cached max of 10
+        # A policy set here after one set there: the upsert is decided on the log's policy.
+        await there.set_policy(
+            ROOT_CTX, fx.institution_id, region="US", position={"maxAmount": "20"}
+        )
+        done = await here.set_policy(
+            ROOT_CTX, fx.institution_id, region="US", position={"maxAmount": "30"}
+        )
+        assert done.value is not None and done.value.version == 5
 
     run(body)
