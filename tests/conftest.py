@@ -10,6 +10,7 @@ import pytest
 from tests.support.api import Api
 from tests.support.cluster import PgCluster, served_database
 from tests.support.server import ServerProcess
+from tests.support.stack import Image, build_image
 
 ROOT_KEY = "test-root-key-0123456789abcdef"
 
@@ -20,6 +21,12 @@ def cluster() -> Iterator[PgCluster]:
     running.prepare_template()
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
+    """The Dockerfile's stages run here, once: the container and the wheel tests share it."""
+    return build_image(tmp_path_factory.mktemp("image"))
 
 
 @pytest.fixture

@@ -22,14 +22,9 @@ import yaml
 from tests.support.api import Api
 from tests.support.deploy import REPO
 from tests.support.server import assert_clean_stop
-from tests.support.stack import Image, Stack, build_image
+from tests.support.stack import Image, Stack
 
 CHECKLIST: list[str] = []
-
-
-@pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
-    return build_image(tmp_path_factory.mktemp("image"))
 
 
 @pytest.fixture(scope="module")

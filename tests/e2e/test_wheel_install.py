@@ -1,12 +1,11 @@
-"""The service as a non-editable install sees it: a wheel built from the checkout, installed into
-a fresh venv outside it, run from a folder that is not the checkout (as a Docker image or pipx)."""
+"""The service as a non-editable install sees it: the wheel the Dockerfile's builder stage makes
+from the checkout, installed into the fresh venv of its runtime stage outside it, run from a
+folder that is not the checkout. The `image` fixture (tests/conftest.py) runs those stages once
+for these tests and the container ones."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,18 +17,9 @@ from tests.conftest import ROOT_KEY
 from tests.support.api import Api
 from tests.support.cluster import PgCluster
 from tests.support.server import REPO, ServerProcess, run_cli
+from tests.support.stack import Image
 
-# What a copy of the checkout leaves out: local state that no build reads.
-_NOT_SOURCE = shutil.ignore_patterns(
-    ".venv", ".git", ".data", "build", "dist", "*.egg-info", "__pycache__", ".*_cache",
-    ".hypothesis", ".schemathesis", "node_modules",
-)  # fmt: skip
 SHIPPED = sorted(path.name for path in (REPO / "db" / "migrations").glob("*.sql"))
-
-
-def _run(*cmd: str | Path, cwd: Path) -> None:
-    done = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True)
-    assert done.returncode == 0, (cmd, done.stdout[-3000:], done.stderr[-3000:])
 
 
 @pytest.fixture(scope="module")
@@ -40,21 +30,14 @@ def outside(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def wheel(outside: Path) -> Path:
-    source = outside / "source"
-    shutil.copytree(REPO, source, ignore=_NOT_SOURCE)  # the build never writes into the checkout
-    dist = outside / "dist"
-    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", dist, source, cwd=outside)
-    (built,) = dist.glob("escrowgrid-*.whl")
+def wheel(image: Image) -> Path:
+    (built,) = image.wheels.glob("escrowgrid-*.whl")
     return built
 
 
 @pytest.fixture(scope="module")
-def venv_bin(outside: Path, wheel: Path) -> Path:
-    venv = outside / "venv"
-    _run(sys.executable, "-m", "venv", venv, cwd=outside)
-    _run(venv / "bin" / "python", "-m", "pip", "install", "-q", wheel, cwd=outside)
-    return venv / "bin"
+def venv_bin(image: Image) -> Path:
+    return image.venv / "bin"
 
 
 @pytest.fixture

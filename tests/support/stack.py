@@ -89,6 +89,7 @@ class Image:
     """The image built here: a venv and the runtime stage's ENV, ENTRYPOINT, WORKDIR."""
 
     venv: Path
+    wheels: Path  # the builder stage's: the project's wheel and every dependency's
     env: dict[str, str]
     entrypoint: list[str]
     workdir: str
@@ -114,7 +115,7 @@ def build_image(root: Path) -> Image:
     for arg in runtime.values("ENV"):
         for key, value in re.findall(r"(\w+)=(\S+)", arg):
             env[key] = value
-    return Image(venv, env, exec_form(runtime.values("ENTRYPOINT")[-1]),
+    return Image(venv, root / "wheels", env, exec_form(runtime.values("ENTRYPOINT")[-1]),
                  runtime.values("WORKDIR")[-1], skipped)  # fmt: skip
 
 
