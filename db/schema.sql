@@ -531,21 +531,19 @@ INSERT INTO schema_migrations (version, name, checksum) VALUES (70, '0070_append
 
 -- 0080_append_batch_projected.sql
 -- Inline projection done by the database (projections/runner/inline.py): append_batch, then
--- positions (with position_lifecycle), ledger_events, audit_events and ledger_digest built from
--- the events the log holds past their tracking rows, and those rows advanced, all in one call
--- under the event-table lock. Why in SQL: the Python planner between append_batch_tracked and
--- COMMIT cost a second round trip and its decoding while every other writer waited on the
--- lock, and the runner's batches for the audit and digest models cost a tenth of a command's
--- CPU and most of the projection lag (docs/performance.md, issue 15). The expressions are
--- those of the rebuild's set-based phase (projections/positions/bulk.py) and of the Python
--- projectors a rebuild runs; the rebuild-equals-live tests compare the rows.
+-- positions, position_lifecycle and ledger_events built from the events the log holds past
+-- their tracking rows, and those rows advanced, all in one call under the event-table lock.
+-- Why in SQL: the Python planner between append_batch_tracked and COMMIT cost a second round
+-- trip and its decoding while every other writer waited on the lock (docs/performance.md,
+-- issue 15). The expressions are those of the rebuild's set-based phase
+-- (projections/positions/bulk.py) and of the live planners they replace; the rebuild-equals-live
+-- tests compare the rows.
 --
--- Each model (positions and the feed together, as they read the same payloads) is projected
--- in a subtransaction (an EXCEPTION block): a batch it cannot project keeps its events, the
--- model stays where it was, and the function says why in a 'projection_failed' row (detail =
--- the model, body = the error); the next call tries again from its tracking row, as the runner
--- does for an asynchronous model, and the other models go on. A 'projected' row per model
--- gives its new position (pos) and the events it consumed (status).
+-- The projection runs in a subtransaction (the EXCEPTION block): a batch these models cannot
+-- project keeps its events, the models stay where they were, and the function says why in a
+-- 'projection_failed' row (detail = the error); the next call tries again from the tracking
+-- rows, as the runner does for an asynchronous model. A 'projected' row per model gives its new
+-- position (pos) and the events it consumed (status).
 CREATE FUNCTION project_positions_inline(
     p_positions_from bigint, p_ledger_from bigint, p_upto bigint,
     p_created_topic text, p_moved_topic text, p_created_version integer
@@ -668,103 +666,8 @@ BEGIN
 END;
 $$;
 
--- audit_events: one row per command, a command being a run of consecutive events with the
--- same metadata (projections/audit_events/projector.py); a run that continues the last row
--- (a command split across two calls) extends it.
-CREATE FUNCTION project_audit_inline(p_from bigint, p_upto bigint) RETURNS integer
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_last_first bigint;
-    v_last_meta  jsonb;
-    v_consumed   integer;
-BEGIN
-    SELECT a.first_position, a.meta INTO v_last_first, v_last_meta
-    FROM audit_events AS a ORDER BY a.first_position DESC LIMIT 1;
-    WITH batch AS MATERIALIZED (
-        SELECT e.position, e.stream_id, e.tenant_id, e.recorded_at, e.meta,
-               CASE WHEN lag(e.meta) OVER (ORDER BY e.position) IS NOT DISTINCT FROM e.meta
-                    THEN 0 ELSE 1 END AS starts
-        FROM events AS e WHERE e.position > p_from AND e.position <= p_upto
-    ), numbered AS MATERIALIZED (
-        SELECT b.*, sum(b.starts) OVER (ORDER BY b.position) AS run FROM batch AS b
-    ), seen AS (
-        SELECT n.run, n.stream_id, min(n.position) AS first_seen
-        FROM numbered AS n GROUP BY n.run, n.stream_id
-    ), runs AS MATERIALIZED (
-        SELECT n.run, min(n.position) AS first_position, max(n.position) AS last_position,
-               count(*)::integer AS event_count,
-               (array_agg(n.meta ORDER BY n.position))[1] AS meta,
-               (array_agg(n.tenant_id ORDER BY n.position))[1] AS tenant_id,
-               (array_agg(n.recorded_at ORDER BY n.position))[1] AS at,
-               (SELECT array_agg(s.stream_id ORDER BY s.first_seen) FROM seen AS s
-                 WHERE s.run = n.run) AS stream_ids,
-               coalesce(n.run = 1 AND (array_agg(n.meta ORDER BY n.position))[1] = v_last_meta,
-                        false) AS continues
-        FROM numbered AS n GROUP BY n.run
-    ), extended AS (
-        UPDATE audit_events AS a
-        SET last_position = r.last_position,
-            stream_ids = (SELECT array_agg(d.sid ORDER BY d.o) FROM (
-                             SELECT DISTINCT ON (u.sid) u.sid, u.o
-                             FROM unnest(a.stream_ids || r.stream_ids) WITH ORDINALITY AS u(sid, o)
-                             ORDER BY u.sid, u.o) AS d),
-            event_count = a.event_count + r.event_count
-        FROM runs AS r
-        WHERE r.continues AND a.first_position = v_last_first
-    ), inserted AS (
-        INSERT INTO audit_events (first_position, last_position, action, actor_key_id,
-                                  actor_role, institution_id, request_id, client_addr, at,
-                                  stream_ids, event_count, meta)
-        SELECT r.first_position, r.last_position, r.meta->>'action', r.meta->>'actorKeyId',
-               r.meta->>'actorRole', r.tenant_id, r.meta->>'requestId', r.meta->>'clientAddr',
-               r.at, r.stream_ids, r.event_count, r.meta
-        FROM runs AS r WHERE NOT r.continues
-    )
-    SELECT count(*) INTO v_consumed FROM batch;
-    RETURN v_consumed;
-END;
-$$;
-
--- ledger_digest: eventlog.hashing.digest_step folded over each event's hash in log order.
-CREATE FUNCTION project_digest_inline(p_from bigint, p_upto bigint) RETURNS integer
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_position bigint;
-    v_digest   bytea;
-    v_count    bigint;
-    v_folded   integer := 0;
-    e          record;
-BEGIN
-    SELECT d.position, d.digest, d.event_count INTO v_position, v_digest, v_count
-    FROM ledger_digest AS d WHERE d.id;
-    IF NOT FOUND THEN
-        v_position := 0; v_digest := decode(repeat('00', 32), 'hex'); v_count := 0;
-    END IF;
-    FOR e IN
-        SELECT ev.position, ev.hash FROM events AS ev
-        WHERE ev.position > p_from AND ev.position <= p_upto ORDER BY ev.position
-    LOOP
-        IF e.position <= v_position THEN
-            RAISE EXCEPTION 'ledger digest at % given event %', v_position, e.position;
-        END IF;
-        v_digest := sha256(v_digest || int8send(e.position) || e.hash);
-        v_position := e.position;
-        v_folded := v_folded + 1;
-    END LOOP;
-    IF v_folded > 0 THEN
-        INSERT INTO ledger_digest AS d (id, position, digest, event_count)
-        VALUES (true, v_position, v_digest, v_count + v_folded)
-        ON CONFLICT (id) DO UPDATE
-        SET position = excluded.position, digest = excluded.digest,
-            event_count = excluded.event_count;
-    END IF;
-    RETURN v_folded;
-END;
-$$;
-
--- p_names: the tracking names of positions, ledger_events, audit_events and ledger_digest.
 CREATE FUNCTION append_batch_projected(
-    p_names        text[],
+    p_positions_name text, p_ledger_name text,
     p_created_topic text, p_moved_topic text, p_created_version integer,
     p_requests     integer,
     p_request      integer[], p_stream uuid[], p_version integer[], p_topic text[],
@@ -775,70 +678,47 @@ CREATE FUNCTION append_batch_projected(
 ) RETURNS TABLE (request integer, outcome text, pos bigint, detail text, status integer, body bytea)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_from     bigint[] := ARRAY[0, 0, 0, 0];
-    v_consumed integer[];
-    v_head     bigint;
-    v_error    text;
-    t          record;
-    c          record;
+    v_positions bigint := 0;
+    v_ledger    bigint := 0;
+    v_head      bigint;
+    t           record;
+    c           record;
 BEGIN
     LOCK TABLE events IN EXCLUSIVE MODE;
     FOR t IN
         SELECT pt.name, pt.position FROM projection_tracking pt
-         WHERE pt.name = ANY(p_names) ORDER BY pt.name FOR UPDATE
+         WHERE pt.name IN (p_positions_name, p_ledger_name) ORDER BY pt.name FOR UPDATE
     LOOP
-        v_from[array_position(p_names, t.name)] := t.position;
+        IF t.name = p_positions_name THEN v_positions := t.position; END IF;
+        IF t.name = p_ledger_name THEN v_ledger := t.position; END IF;
     END LOOP;
     RETURN QUERY SELECT * FROM append_batch(
         p_requests, p_request, p_stream, p_version, p_topic, p_state, p_tenant, p_meta,
         p_read_request, p_read_stream, p_read_version,
         p_key_request, p_key_scope, p_key, p_key_hash, p_key_status, p_key_body);
     SELECT coalesce(max(e.position), 0) INTO v_head FROM events e;
-    IF (SELECT min(f) FROM unnest(v_from) AS f) >= v_head THEN
+    IF least(v_positions, v_ledger) >= v_head THEN
         RETURN;
     END IF;
-    -- Each group in its own subtransaction: a batch one cannot project stalls it alone.
     request := 0; status := NULL; body := NULL;
-    v_consumed := ARRAY[NULL, NULL, NULL, NULL]::integer[];
     BEGIN
         SELECT * INTO c FROM project_positions_inline(
-            v_from[1], v_from[2], v_head, p_created_topic, p_moved_topic, p_created_version);
-        v_consumed[1] := c.positions_consumed;
-        v_consumed[2] := c.ledger_consumed;
+            v_positions, v_ledger, v_head, p_created_topic, p_moved_topic, p_created_version);
+        INSERT INTO projection_tracking AS pt (name, position)
+        VALUES (p_positions_name, greatest(v_positions, v_head)),
+               (p_ledger_name, greatest(v_ledger, v_head))
+        ON CONFLICT (name) DO UPDATE
+            SET position = excluded.position, updated_at = clock_timestamp();
     EXCEPTION WHEN OTHERS THEN
-        v_error := SQLERRM;
-        FOR i IN 1 .. 2 LOOP
-            outcome := 'projection_failed'; pos := v_from[i]; detail := p_names[i];
-            body := convert_to(v_error, 'UTF8');
-            RETURN NEXT;
-        END LOOP;
-    END;
-    BEGIN
-        v_consumed[3] := project_audit_inline(v_from[3], v_head);
-    EXCEPTION WHEN OTHERS THEN
-        outcome := 'projection_failed'; pos := v_from[3]; detail := p_names[3];
-        body := convert_to(SQLERRM, 'UTF8');
+        outcome := 'projection_failed'; pos := v_head; detail := SQLERRM;
         RETURN NEXT;
+        RETURN;
     END;
-    BEGIN
-        v_consumed[4] := project_digest_inline(v_from[4], v_head);
-    EXCEPTION WHEN OTHERS THEN
-        outcome := 'projection_failed'; pos := v_from[4]; detail := p_names[4];
-        body := convert_to(SQLERRM, 'UTF8');
-        RETURN NEXT;
-    END;
-    INSERT INTO projection_tracking AS pt (name, position)
-    SELECT n.name, greatest(v_from[n.i], v_head)
-    FROM unnest(p_names) WITH ORDINALITY AS n(name, i)
-    WHERE v_consumed[n.i] IS NOT NULL
-    ON CONFLICT (name) DO UPDATE
-        SET position = excluded.position, updated_at = clock_timestamp();
-    outcome := 'projected'; body := NULL;
-    FOR i IN 1 .. array_length(p_names, 1) LOOP
-        CONTINUE WHEN v_consumed[i] IS NULL;
-        pos := greatest(v_from[i], v_head); detail := p_names[i]; status := v_consumed[i];
-        RETURN NEXT;
-    END LOOP;
+    outcome := 'projected'; pos := greatest(v_positions, v_head);
+    detail := p_positions_name; status := greatest(c.positions_consumed, 0);
+    RETURN NEXT;
+    pos := greatest(v_ledger, v_head); detail := p_ledger_name; status := c.ledger_consumed;
+    RETURN NEXT;
 END;
 $$;
-INSERT INTO schema_migrations (version, name, checksum) VALUES (80, '0080_append_batch_projected.sql', '57f0a2799d1ba4121a7753c50dba8ef5b65017ecbe35f19f722a3a41a51b84d9');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (80, '0080_append_batch_projected.sql', '89594424d2127e57b8c4c16ac880ddc7afa4aeb5a004769085a8779202789baa');

@@ -29,21 +29,18 @@ ALL: tuple[Projection, ...] = (
 NAMES: tuple[str, ...] = tuple(p.name for p in ALL)
 
 # Written in the append transaction (projections/runner/inline.py): what a position command's
-# answer and the reads right after it need, and the models of every event (audit, digest),
-# which would otherwise keep the runner busy with every command. The runner follows the log
-# for the rest.
-INLINE: tuple[Projection, ...] = (
-    positions.PROJECTION,
-    ledger_events.PROJECTION,
-    audit_events.PROJECTION,
-    ledger_digest.PROJECTION,
-)
+# answer and the reads right after it need. The runner follows the log for the rest.
+INLINE: tuple[Projection, ...] = (positions.PROJECTION, ledger_events.PROJECTION)
 FOLLOWED: tuple[Projection, ...] = tuple(p for p in ALL if p not in INLINE)
 FOLLOWED_NAMES: tuple[str, ...] = tuple(p.name for p in FOLLOWED)
 
 
 def awaited_for(topics: Iterable[str]) -> tuple[str, ...]:
-    """The followed models a command with events of these topics must wait for to be read."""
+    """The followed models a command with events of these topics must wait for to be read.
+
+    The models of every event (audit, digest) are not among them: their reads wait for the
+    head of the log instead, so that no command waits for them.
+    """
     wanted = set(topics)
     return tuple(
         p.name for p in FOLLOWED if p.topics is not None and not p.topics.isdisjoint(wanted)

@@ -102,9 +102,10 @@ class LedgerController(Controller):
         guards=[root_only],
     )
     async def digest(self, services: Services) -> Response[dict[str, Any]]:
-        # On the primary, where every answered command's append wrote this model in its own
-        # transaction; a replica confirmed for the client's own command may lack others'.
+        # On the primary: commands do not wait for this model, so a replica confirmed after a
+        # command may not hold its rows yet; the wait below is for the primary's.
         async with services.pool.connection() as conn:
+            await services.wait_caught_up(conn, "ledger_digest")
             position, digest = await digest_queries.current_digest(conn)
         return answer({"position": position, "digest": digest, "algorithm": "sha256-chain-v1"})
 
@@ -126,9 +127,10 @@ class LedgerController(Controller):
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Response[Page[AuditEventView]]:
-        # On the primary, as the digest above (the refusals merged in are written there too).
+        # On the primary, as the digest above: no command waits for the audit model.
         async with services.pool.connection() as conn:
             iid = await institution_scope(conn, actor, institution_id)
+            await services.wait_caught_up(conn, "audit_events")
             page = await audit_queries.list_audit_events(
                 conn, institution_id=iid, action=action, outcome=outcome,
                 since=query_time(since, "since"),

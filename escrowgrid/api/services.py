@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid import bootstrap
@@ -19,6 +20,7 @@ from escrowgrid.eventlog.appender import Appender
 from escrowgrid.eventlog.loader import StreamLoader
 from projections.api_keys.queries import find_api_key_by_hash
 from projections.registry import awaited_for
+from projections.runner.batches import head_position
 
 log = logging.getLogger("escrowgrid.services")
 
@@ -110,6 +112,15 @@ class Services:
         """The replica's state for /ready; None without DATABASE_REPLICA_URL."""
         replica = self.running.replica
         return None if replica is None else replica.status()
+
+    async def wait_caught_up(self, conn: AsyncConnection[Any], *names: str) -> None:
+        """Before reading a model of every event (audit, digest): wait until it has passed the
+        head of the log, which holds every command already answered (read-your-writes)."""
+        if self.running.waiter is None:
+            return
+        position = await head_position(conn)
+        if not await self.running.waiter.wait_for(position, READ_YOUR_WRITES_TIMEOUT, names):
+            log.warning("read models lag behind the log", extra={"position": position})
 
     async def find_key(self, key_hash: str) -> tuple[str, UUID, str] | None:
         """Authentication's lookup: an active institution key by the hash of its token.

@@ -52,7 +52,7 @@ FROM append_batch(%s, %s::int[], %s::uuid[], %s::int[], %s::text[], %s::bytea[],
 # The same, then the inline read models projected by the database (db/migrations/0080).
 _APPEND_BATCH_PROJECTED = """
 SELECT request, outcome, pos, detail, status, body
-FROM append_batch_projected(%s::text[], %s::text, %s::text, %s::int, %s::int,
+FROM append_batch_projected(%s::text, %s::text, %s::text, %s::text, %s::int, %s::int,
                   %s::int[], %s::uuid[], %s::int[], %s::text[],
                   %s::bytea[], %s::uuid[], %s::bytea[], %s::int[], %s::uuid[], %s::int[],
                   %s::int[], %s::text[], %s::text[], %s::bytea[], %s::int[], %s::bytea[])
@@ -189,7 +189,7 @@ class Appender:
         positions: dict[int, list[int]] = {}
         outcomes: list[Outcome | None] = [None] * len(requests)
         projected: dict[str, tuple[int, int]] = {}
-        failed: dict[str, str] = {}
+        failure: str | None = None
         for request, outcome, pos, detail, status, body in found:
             index = request - 1
             if outcome == "appended":
@@ -197,7 +197,7 @@ class Appender:
             elif outcome == "projected":
                 projected[detail] = (pos, status)
             elif outcome == "projection_failed":
-                failed[detail] = bytes(body).decode()
+                failure = detail
             elif outcome == "replay":
                 outcomes[index] = AppendResult((), replayed=StoredResponse(status, bytes(body)))
             elif outcome == "mismatch":
@@ -206,7 +206,7 @@ class Appender:
                 stream, expected, actual = detail.rsplit(":", 2)
                 outcomes[index] = ConcurrencyConflict(UUID(stream), int(expected), int(actual))
         if self._inline is not None:
-            self._inline.settle(projected, failed)
+            self._inline.settle(projected, failure)
         self.batches += 1
         self.appended += sum(len(p) for p in positions.values())
         return [

@@ -17,7 +17,7 @@ class InlineProjector(Protocol):
         """The leading arguments of `append_batch_projected`: the models and the topics."""
         ...
 
-    def settle(self, projected: Mapping[str, tuple[int, int]], failed: Mapping[str, str]) -> None:
-        """After a commit: what each model reached (name: position, events consumed), and why
-        the database could not project the batch into the others (its events are kept)."""
+    def settle(self, projected: Mapping[str, tuple[int, int]], failure: str | None) -> None:
+        """After a commit: what each model reached (name: position, events consumed), or why
+        the database could not project the batch (its events are kept, the models are not)."""
         ...
