@@ -715,10 +715,10 @@ BEGIN
         RETURN;
     END;
     outcome := 'projected'; pos := greatest(v_positions, v_head);
-    detail := p_positions_name; status := greatest(c.positions_consumed, 0);
+    detail := p_positions_name; status := c.positions_consumed;
     RETURN NEXT;
     pos := greatest(v_ledger, v_head); detail := p_ledger_name; status := c.ledger_consumed;
     RETURN NEXT;
 END;
 $$;
-INSERT INTO schema_migrations (version, name, checksum) VALUES (80, '0080_append_batch_projected.sql', '89594424d2127e57b8c4c16ac880ddc7afa4aeb5a004769085a8779202789baa');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (80, '0080_append_batch_projected.sql', '0fe8b86d9ec05ed162c837c289370c1e9f7de8cd84db5cfe80eec06529dad434');

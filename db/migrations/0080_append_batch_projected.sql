@@ -183,7 +183,7 @@ BEGIN
         RETURN;
     END;
     outcome := 'projected'; pos := greatest(v_positions, v_head);
-    detail := p_positions_name; status := greatest(c.positions_consumed, 0);
+    detail := p_positions_name; status := c.positions_consumed;
     RETURN NEXT;
     pos := greatest(v_ledger, v_head); detail := p_ledger_name; status := c.ledger_consumed;
     RETURN NEXT;

@@ -85,18 +85,18 @@ class CommandHandling:
         cached = self._immutable.get(aggregate_id)
         if cached is not None:
             return cached if isinstance(cached, kind) else None
-        attempt = ATTEMPT.get()
-        cacheable = attempt is not None and kind in CACHED_KINDS
+        # The decision in progress, when this kind may come from the stream cache.
+        attempt = ATTEMPT.get() if kind in CACHED_KINDS else None
         events = None
-        if attempt is not None and cacheable and not attempt.fresh:
+        if attempt is not None and not attempt.fresh:
             events = self._streams.get(aggregate_id)
             if events is not None:
                 attempt.served.add(aggregate_id)
         if events is None:
             events = tuple((await self._store.load(aggregate_id))[aggregate_id])
-            if cacheable:
+            if attempt is not None:
                 self._streams.put(aggregate_id, events)
-        if attempt is not None and cacheable:
+        if attempt is not None:
             attempt.based_on[aggregate_id] = events
         found = self._codec.rebuild(list(events))
         if isinstance(found, Asset | AssetTemplate):
