@@ -211,16 +211,25 @@ _DEFERRED: ContextVar[list[tuple[AsyncCursor[Any], int, str]] | None] = ContextV
 
 
 @contextlib.asynccontextmanager
-async def pipelined(conn: AsyncConnection[Any]) -> AsyncIterator[None]:
+async def pipelined(conn: AsyncConnection[Any], *, commit: bool = False) -> AsyncIterator[None]:
     """Pipeline mode for a batch's writes inside the caller's transaction: statements go out
     without waiting for each answer; update counts are checked once the pipeline has synced
-    (a failure raises before the caller commits). COPY is not allowed inside."""
+    (a failure raises before the caller commits). COPY is not allowed inside.
+
+    With `commit`, the caller's explicit transaction (its own BEGIN) is committed here: in the
+    same round trip as the writes when no count waits to be checked, else after the checks.
+    """
     checks: list[tuple[AsyncCursor[Any], int, str]] = []
     token = _DEFERRED.set(checks)
     try:
         async with conn.pipeline():
             yield
+            if commit and not checks:
+                commit = False
+                await conn.execute(b"COMMIT")
     finally:
         _DEFERRED.reset(token)
     for cur, expected, what in checks:
         _check_count(cur, expected, what)
+    if commit:
+        await conn.execute(b"COMMIT")

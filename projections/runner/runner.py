@@ -27,7 +27,7 @@ from escrowgrid.eventlog.appender import NOTIFY_CHANNEL as EVENTS_CHANNEL
 from projections.framework.base import LIVE, SMALL_BATCH, Projection, pipelined
 from projections.registry import FOLLOWED
 from projections.runner import lag, locks, metrics, tracking
-from projections.runner.batches import Planned, Step, apply_batch, read_for
+from projections.runner.batches import Batch, Planned, Step, apply_batch, read_for
 from projections.runner.connect import close_quietly, connect
 from projections.runner.signals import BUS
 
@@ -64,6 +64,7 @@ class ProjectionRunner:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._work: AsyncConnection[Any] | None = None
+        self._following = False  # the last batch was not full: the next one will be small
 
     @property
     def projections(self) -> tuple[Projection, ...]:
@@ -236,24 +237,48 @@ class ProjectionRunner:
         """One transaction; True when the batch was full (more events are waiting)."""
         started = time.perf_counter()
         names = [s.name for s in steps]
-        async with conn.transaction():
-            positions, head = await tracking.lock_positions(conn, names)
+        # Following the head (the last batch was not full), batches are small: BEGIN goes with
+        # the lock, and the writes, the new positions and COMMIT in one round trip, where they
+        # took five; each wait for an answer is also a turn in an event loop the HTTP tasks
+        # share, which is most of the projection lag under load. Catching up, batches are large
+        # and write by COPY, which pipeline mode forbids.
+        following = self._following
+        limit = min(SMALL_BATCH, self.batch_size) if following else self.batch_size
+        try:
+            async with conn.pipeline() if following else contextlib.nullcontext():
+                await conn.execute(b"BEGIN")
+                positions, head = await tracking.lock_positions(conn, names)
             if len(positions) < len(names):
                 await tracking.ensure_rows(conn, names)
                 positions, head = await tracking.lock_positions(conn, names)
             start = min(positions.values())
             if start >= head:
+                await conn.execute(b"COMMIT")
                 return False
-            batch = await read_for(conn, steps, start, head, self.batch_size)
-            # A small batch's writes in pipeline mode (a large one writes by COPY, not allowed
-            # there): fewer waits for answers, each of which also waits its turn in the loop.
-            small = len(batch.events) <= SMALL_BATCH
-            async with pipelined(conn) if small else contextlib.nullcontext():
-                applied = await apply_batch(conn, steps, positions, batch)
-                notice = (PROJECTIONS_CHANNEL, json.dumps(applied.positions))
-                await tracking.advance(conn, applied.positions, notify=notice)
+            batch = await read_for(conn, steps, start, head, limit)
+            # A small batch's writes in pipeline mode (a large one writes by COPY).
+            if len(batch.events) <= SMALL_BATCH:
+                async with pipelined(conn, commit=True):
+                    applied = await self._apply(conn, steps, positions, batch)
+            else:
+                applied = await self._apply(conn, steps, positions, batch)
+                await conn.execute(b"COMMIT")
+        except BaseException:
+            await _end_failed(conn)
+            raise
         self._committed(applied, time.perf_counter() - started)
-        return len(batch.events) >= self.batch_size
+        full = len(batch.events) >= limit
+        self._following = not full
+        return full
+
+    @staticmethod
+    async def _apply(
+        conn: AsyncConnection[Any], steps: list[Step], positions: dict[str, int], batch: Batch
+    ) -> Planned:
+        applied = await apply_batch(conn, steps, positions, batch)
+        notice = (PROJECTIONS_CHANNEL, json.dumps(applied.positions))
+        await tracking.advance(conn, applied.positions, notify=notice)
+        return applied
 
     def _committed(self, applied: Planned, seconds: float) -> None:
         metrics.BATCH_SECONDS.observe(seconds)
@@ -273,3 +298,16 @@ class ProjectionRunner:
             "projection batch failed; retrying later",
             extra={"projection": name, "retryInSeconds": delay, "failures": failures + 1},
         )
+
+
+async def _end_failed(conn: AsyncConnection[Any]) -> None:
+    """Roll a failed batch back; a connection that cannot be (broken, or cancelled mid-statement)
+    is closed, so that no later batch ever commits in what is left of this transaction."""
+    idle = psycopg.pq.TransactionStatus.IDLE
+    if not conn.closed and not conn.broken:
+        with contextlib.suppress(Exception):
+            if conn.info.transaction_status != idle:
+                await conn.execute(b"ROLLBACK")
+            if conn.info.transaction_status == idle:
+                return
+    await close_quietly(conn)

@@ -467,6 +467,35 @@ def test_an_update_that_misses_its_row_fails_the_pipelined_batch_whole(database_
     run(database_url, body)
 
 
+def test_a_followed_update_that_misses_its_row_is_checked_before_the_batch_commits(
+    database_url: str,
+) -> None:
+    """A runner following the head sends a small batch's writes and its COMMIT in one round
+    trip unless a row count waits to be checked: an institution touched by a key event whose
+    row is gone must fail its batch before the commit, while the other models go on."""
+
+    async def body(r: Running, waiter: ProjectionWaiter) -> None:
+        fx = await seed(r.ledger)
+        await open_position(r.ledger, fx)  # small batches from here on: the runner follows
+        async with r.pool.connection() as conn:
+            head = await (await conn.execute("SELECT max(position) FROM events")).fetchone()
+            await visible(waiter, head[0] if head else None)
+            await conn.execute("DELETE FROM institutions WHERE id = %s", (fx.institution_id,))
+        failures = _sample("escrowgrid_projection_failures_total", "institutions")
+        issued = await r.ledger.issue_api_key(
+            ROOT_CTX, fx.institution_id, label="after", role="admin"
+        )
+        assert issued.position is not None and issued.value is not None
+        assert await waiter.wait_for(issued.position, timeout=10.0, names=["api_keys"])
+        async with r.pool.connection() as conn:
+            assert await tracking_position(conn, "institutions") < issued.position
+            assert await get_institution(conn, fx.institution_id) is None
+            assert await get_api_key(conn, fx.institution_id, issued.value.record.id) is not None
+        assert _sample("escrowgrid_projection_failures_total", "institutions") > failures
+
+    run(database_url, body)
+
+
 async def tracking_position(conn: psycopg.AsyncConnection[Any], name: str) -> int:
     cur = await conn.execute("SELECT position FROM projection_tracking WHERE name = %s", (name,))
     row = await cur.fetchone()
