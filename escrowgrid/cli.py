@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
         "--runner",
         choices=("inline", "separate"),
         default="inline",
-        help="projection runner inside the workers, or as its own process",
+        help="projection runner inside the workers, or as its own process (with --against: on "
+        "both sides, a git ref only)",
     )
     http.add_argument(
         "--pg-stats",
@@ -282,16 +283,17 @@ def _ab(args: argparse.Namespace, config: HttpBenchConfig, folder: Path) -> int:
     if args.rounds < 1:
         print("escrowgrid: --rounds must be at least 1", file=sys.stderr)
         return 2
-    if config.runner != "inline" or config.pg_stats:
-        print(
-            "escrowgrid: --against runs the default service (no --runner/--pg-stats)",
-            file=sys.stderr,
-        )
+    if config.pg_stats:
+        print("escrowgrid: --against takes no --pg-stats", file=sys.stderr)
         return 2
     try:
         against = parse_against(args.against, args.against_root_key)
     except AgainstError as exc:
         print(f"escrowgrid: {exc}", file=sys.stderr)
+        return 2
+    if config.runner != "inline" and against.ref is None:
+        # A server at a URL runs its runner however it was started; only B's would change.
+        print("escrowgrid: --runner separate needs --against REF, not a URL", file=sys.stderr)
         return 2
     print(run_ab(config, against, args.rounds, folder))
     return 0

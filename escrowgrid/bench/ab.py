@@ -191,14 +191,19 @@ def _served_round(
     }
     if tree is not None:  # the ref's packages before this checkout's editable install
         env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [env.get("PYTHONPATH")])])
-    service = _spawn(["serve"], env, cwd=tree)
+    if config.runner == "separate":  # as the compose stack runs it
+        env["PROJECTIONS_INLINE"] = "false"
+    processes = [_spawn(["serve"], env, cwd=tree)]
     try:
+        if config.runner == "separate":
+            processes.append(_spawn(["projections", "run"], env, cwd=tree))
         _wait_healthy(port)
         postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
-        meter = _Meter([service.pid], postmaster)
+        meter = _Meter([p.pid for p in processes], postmaster)
         return asyncio.run(_measured(config, "127.0.0.1", port, root, meter, dsn))
     finally:
-        _stop(service)
+        for process in processes:
+            _stop(process)
         with psycopg.connect(pg.admin_dsn(), autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
@@ -270,7 +275,8 @@ def report(results: list[Round], config: HttpBenchConfig, against: Against) -> s
     lines.append(
         f"A = {against.label}, B = this checkout; {len(results) // 2} rounds each, alternating "
         f"A B; {config.seconds:.0f} s per phase, concurrency {config.concurrency}, "
-        f"{config.workers} service workers; machine: {platform.machine()}, "
+        f"{config.workers} service workers; projection runner: {config.runner}; "
+        f"machine: {platform.machine()}, "
         f"{os.cpu_count()} cores"
     )
     return "\n".join(lines)

@@ -48,7 +48,11 @@ def test_bad_arguments_stop_before_anything_starts() -> None:
         (["--against", "http://127.0.0.1:1"], "root API key"),
         (["--against", "no-such-branch-anywhere"], "neither an http:// URL"),
         (["--against", "HEAD", "--rounds", "0"], "--rounds must be at least 1"),
-        (["--against", "HEAD", "--runner", "separate"], "default service"),
+        (["--against", "HEAD", "--pg-stats"], "no --pg-stats"),
+        (
+            ["--against", "http://127.0.0.1:1", "--against-root-key", "k", "--runner", "separate"],
+            "needs --against REF",
+        ),
     ]:
         done = cli(*args)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
@@ -69,5 +73,18 @@ def test_a_short_ab_against_a_running_server(api_server: ServerProcess, tmp_path
             assert float(a.replace(",", "")) > 0 and float(b.replace(",", "")) > 0, line
             assert ratio.endswith("x"), line
     assert f"A = http://127.0.0.1:{api_server.port}" in text
+    non_2xx = next(line for line in text.splitlines() if line.startswith("| non-2xx"))
+    assert non_2xx.split("|")[2].strip() == "0.0" and non_2xx.split("|")[3].strip() == "0.0"
+
+
+def test_a_short_ab_against_a_ref_with_the_runner_in_its_own_process(tmp_path: Path) -> None:
+    """Both sides served from their trees with `escrowgrid projections run` beside `serve`
+    (without it the seeding fails: keys are issued to institutions the read model shows)."""
+    config = HttpBenchConfig(seconds=0.6, concurrency=2, workers=1, runner="separate")
+    text = run_ab(config, parse_against("HEAD"), 1, tmp_path)
+    assert "projection runner: separate" in text, text
+    lag = next(line for line in text.splitlines() if line.startswith("| projection lag p99"))
+    a, b = (float(cell.strip().replace(",", "")) for cell in lag.strip("|").split("|")[1:3])
+    assert 0 <= a < 5000 and 0 <= b < 5000, lag
     non_2xx = next(line for line in text.splitlines() if line.startswith("| non-2xx"))
     assert non_2xx.split("|")[2].strip() == "0.0" and non_2xx.split("|")[3].strip() == "0.0"
