@@ -101,7 +101,7 @@ DRAIN_SECONDS = 5.0
 def run_http(settings: Settings) -> None:
     """Serve the app factory with Granian (measured against uvicorn: docs/performance.md)."""
     from granian import Granian
-    from granian.constants import Interfaces, Loops
+    from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
 
     from escrowgrid import listen_socket
@@ -130,6 +130,11 @@ def run_http(settings: Settings) -> None:
         address=settings.host,
         port=settings.port,
         interface=Interfaces.ASGI,
+        # HTTP/1.1 only and no WebSocket upgrades, as the original service: its clients speak
+        # nothing else; an upgrade request then reaches the app (JSON) instead of Granian's
+        # bodiless 403, and no connection is sniffed for HTTP/2 (docs/operations.md).
+        http=HTTPModes.http1,
+        websockets=False,
         workers=settings.workers,
         loop=Loops.auto,
         log_enabled=False,

@@ -83,6 +83,29 @@ def test_too_many_headers_are_a_json_431(api_server: ServerProcess) -> None:
     assert_json_error(exchange(api_server, request(extra=extra)), 431)
 
 
+def test_a_websocket_upgrade_is_answered_by_the_app_in_json(api_server: ServerProcess) -> None:
+    """The service speaks no WebSocket: with Granian's upgrades off, such a request is plain
+    HTTP to the app (with them on, Granian answered a bodiless 403 itself)."""
+    upgrade = [
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ]
+    head = request("/institutions", upgrade).replace(
+        b"Connection: close", b"Connection: Upgrade, close"
+    )
+    assert_json_error(exchange(api_server, head), 401)
+
+
+def test_http2_prior_knowledge_gets_no_answer(api_server: ServerProcess) -> None:
+    """HTTP/1.1 only, as the original service: a client that opens with the HTTP/2 preface is
+    disconnected, not served (Granian stops sniffing every connection for it)."""
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")
+    with socket.create_connection(("127.0.0.1", api_server.port), timeout=10) as sock:
+        sock.sendall(preface)
+        assert sock.recv(65536) == b""
+
+
 def test_serve_printed_the_url_it_listens_on(api_server: ServerProcess) -> None:
     assert f"escrowgrid: listening on http://localhost:{api_server.port}\n" in api_server.output()
 
