@@ -15,10 +15,12 @@ from escrowgrid import bootstrap
 from escrowgrid.api.auth_audit import AuthFailureLog
 from escrowgrid.api.refusal_audit import RefusalLog
 from escrowgrid.application.ledger import Ledger
+from escrowgrid.batched_lookup import BatchedLookup
 from escrowgrid.config import Settings
 from escrowgrid.eventlog.appender import Appender
 from escrowgrid.eventlog.loader import StreamLoader
-from projections.api_keys.queries import find_api_key_by_hash
+from projections.api_keys.queries import find_api_keys_by_hash
+from projections.api_keys.views import ApiKeyAuth
 from projections.registry import awaited_for
 from projections.runner.batches import head_position
 
@@ -30,6 +32,9 @@ POOL_SIZE = bootstrap.PoolSize(min_size=4, max_size=32)
 # all of a worker's queries may land on it. The primary's pool keeps its size: it serves every
 # query while the replica is down or behind.
 REPLICA_POOL_SIZE = bootstrap.PoolSize(min_size=2, max_size=32)
+# Key lookup statements at once per worker; lookups asked for meanwhile wait for a free one and
+# go in it together (never answered by one that started before they were asked for).
+KEY_LOOKUPS_IN_FLIGHT = 2
 
 
 @dataclass
@@ -40,6 +45,8 @@ class Services:
     running: bootstrap.Running
     auth_failures: AuthFailureLog
     refusals: RefusalLog
+    # Authentication's key lookups: those of concurrent requests share one statement.
+    keys: BatchedLookup[str, ApiKeyAuth]
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -56,8 +63,15 @@ class Services:
         )
         auth_failures = AuthFailureLog(running.pool)
         refusals = RefusalLog(running.pool)
-        running.follow(auth_failures, refusals)
-        return cls(settings, running, auth_failures, refusals)
+        pool = running.pool
+
+        async def fetch_keys(key_hashes: list[str]) -> dict[str, ApiKeyAuth]:
+            async with pool.connection() as conn:
+                return await find_api_keys_by_hash(conn, key_hashes)
+
+        keys = BatchedLookup(fetch_keys, in_flight=KEY_LOOKUPS_IN_FLIGHT)
+        running.follow(auth_failures, refusals, keys)
+        return cls(settings, running, auth_failures, refusals, keys)
 
     @property
     def pool(self) -> AsyncConnectionPool:
@@ -128,8 +142,7 @@ class Services:
         Always on the primary, never the replica: a revoked key must fail on the very next
         request, whichever process or client sends it.
         """
-        async with self.pool.connection() as conn:
-            found = await find_api_key_by_hash(conn, key_hash)
+        found = (await self.keys.get([key_hash])).get(key_hash)
         if found is None or found.revoked_at is not None:
             return None
         return found.id, found.institution_id, found.role

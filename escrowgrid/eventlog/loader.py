@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
+from collections.abc import Mapping
 from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
 
-from escrowgrid.background import cancel_and_wait
+from escrowgrid.batched_lookup import BatchedLookup
 from escrowgrid.eventlog.reader import load_streams
 from escrowgrid.eventlog.records import PendingEvent
 
 Streams = dict[UUID, list[PendingEvent]]
-
-
-@dataclass(slots=True)
-class _Want:
-    stream_ids: list[UUID]
-    future: asyncio.Future[Streams]
 
 
 class StreamLoader:
@@ -28,47 +21,20 @@ class StreamLoader:
         self, pool: AsyncConnectionPool, *, max_streams: int = 1000, in_flight: int = 4
     ) -> None:
         self._pool = pool
-        self._max_streams = max_streams
-        self._in_flight = in_flight  # queries running at once
-        self._queue: asyncio.Queue[_Want] = asyncio.Queue()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._lookup: BatchedLookup[UUID, list[PendingEvent]] = BatchedLookup(
+            self._fetch, max_keys=max_streams, in_flight=in_flight
+        )
 
     async def start(self) -> None:
-        if not self._tasks:
-            self._tasks = [
-                asyncio.create_task(self._run(), name=f"escrowgrid-loader-{i}")
-                for i in range(self._in_flight)
-            ]
+        await self._lookup.start()
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)
-        self._tasks = []
+        await self._lookup.stop()
 
     async def load(self, *stream_ids: UUID) -> Streams:
         """The events of each stream (an empty list for a stream that does not exist)."""
-        if not self._tasks:
-            async with self._pool.connection() as conn:
-                return await load_streams(conn, list(stream_ids))
-        future: asyncio.Future[Streams] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Want(list(stream_ids), future))
-        return await future
+        return await self._lookup.get(stream_ids)
 
-    async def _run(self) -> None:
-        while True:
-            wants = [await self._queue.get()]
-            count = len(wants[0].stream_ids)
-            while count < self._max_streams and not self._queue.empty():
-                wants.append(self._queue.get_nowait())
-                count += len(wants[-1].stream_ids)
-            wanted = list({sid for want in wants for sid in want.stream_ids})
-            try:
-                async with self._pool.connection() as conn:
-                    found = await load_streams(conn, wanted)
-            except Exception as exc:  # each waiter gets the failure; the loader carries on
-                for want in wants:
-                    if not want.future.done():
-                        want.future.set_exception(exc)
-                continue
-            for want in wants:
-                if not want.future.done():
-                    want.future.set_result({sid: found[sid] for sid in want.stream_ids})
+    async def _fetch(self, stream_ids: list[UUID]) -> Mapping[UUID, list[PendingEvent]]:
+        async with self._pool.connection() as conn:
+            return await load_streams(conn, stream_ids)

@@ -10,16 +10,23 @@ from projections.api_keys.views import ApiKeyAuth, ApiKeyView
 from projections.framework.querying import Conn, maybe_utc, utc
 
 
-async def find_api_key_by_hash(conn: Conn, key_hash: str) -> ApiKeyAuth | None:
-    """The key with this SHA-256 hex (revoked ones too: the caller says 401). One index probe."""
+async def find_api_keys_by_hash(conn: Conn, key_hashes: Sequence[str]) -> dict[str, ApiKeyAuth]:
+    """The keys with these SHA-256 hexes, by hash (revoked ones too: the caller says 401; an
+    unknown hash is left out). One index probe each, in one statement."""
     cur = await conn.execute(
-        "SELECT id, institution_id, role, revoked_at FROM api_keys WHERE key_hash = %s",
-        (key_hash,),
+        "SELECT key_hash, id, institution_id, role, revoked_at FROM api_keys"
+        " WHERE key_hash = ANY(%s::text[])",
+        (list(key_hashes),),
     )
-    row = await cur.fetchone()
-    if row is None:
-        return None
-    return ApiKeyAuth(row[0], row[1], row[2], maybe_utc(row[3]))
+    return {
+        key_hash: ApiKeyAuth(id_, institution_id, role, maybe_utc(revoked))
+        for key_hash, id_, institution_id, role, revoked in await cur.fetchall()
+    }
+
+
+async def find_api_key_by_hash(conn: Conn, key_hash: str) -> ApiKeyAuth | None:
+    """The key with this SHA-256 hex, or None."""
+    return (await find_api_keys_by_hash(conn, [key_hash])).get(key_hash)
 
 
 _API_KEY = "SELECT id, institution_id, label, role, created_at, revoked_at FROM api_keys"
