@@ -31,7 +31,7 @@ from escrowgrid.bench.http import (
     _drive,
     _free_port,
     _Meter,
-    _spawn,
+    _spawn_service,
     _stop,
     _wait_healthy,
 )
@@ -191,12 +191,8 @@ def _served_round(
     }
     if tree is not None:  # the ref's packages before this checkout's editable install
         env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [env.get("PYTHONPATH")])])
-    if config.runner == "separate":  # as the compose stack runs it
-        env["PROJECTIONS_INLINE"] = "false"
-    processes = [_spawn(["serve"], env, cwd=tree)]
+    processes = _spawn_service(config, env, cwd=tree)
     try:
-        if config.runner == "separate":
-            processes.append(_spawn(["projections", "run"], env, cwd=tree))
         _wait_healthy(port)
         postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
         meter = _Meter([p.pid for p in processes], postmaster)

@@ -219,13 +219,8 @@ def run(config: HttpBenchConfig, data_root: Path) -> str:
         "RATE_LIMIT_ENABLED": "false",
         "ESCROWGRID_DATA_DIR": str(pg.data_dir / "service"),
     }
-    if config.runner == "separate":
-        env["PROJECTIONS_INLINE"] = "false"
-    service = _spawn(["serve"], env)
-    processes = [service]
+    processes = _spawn_service(config, env)
     try:
-        if config.runner == "separate":
-            processes.append(_spawn(["projections", "run"], env))
         _wait_healthy(port)
         postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
         meter = _Meter([p.pid for p in processes], postmaster)
@@ -254,6 +249,23 @@ def _top_statements(pg: EmbeddedPostgres, count: int = 20) -> str:
         text = query.replace("|", "\\|")
         lines.append(f"| {calls:,} | {total:,.0f} | {mean:.3f} | `{text}` |")
     return "\n".join(lines)
+
+
+def _spawn_service(
+    config: HttpBenchConfig, env: dict[str, str], cwd: Path | None = None
+) -> list[subprocess.Popen[bytes]]:
+    """`escrowgrid serve`, and with the runner separate `escrowgrid projections run` beside it
+    (`PROJECTIONS_INLINE=false` in `env`, as the compose stack runs them)."""
+    if config.runner == "separate":
+        env["PROJECTIONS_INLINE"] = "false"
+    processes = [_spawn(["serve"], env, cwd)]
+    if config.runner == "separate":
+        try:
+            processes.append(_spawn(["projections", "run"], env, cwd))
+        except BaseException:
+            _stop(processes[0])
+            raise
+    return processes
 
 
 def _spawn(
