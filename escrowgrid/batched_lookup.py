@@ -30,8 +30,11 @@ class _Want(Generic[K, V]):
 class BatchedLookup(Generic[K, V]):
     """`in_flight` tasks, each taking every lookup queued by the time it is free into one fetch."""
 
-    def __init__(self, fetch: Fetch[K, V], *, max_keys: int = 1000, in_flight: int = 4) -> None:
+    def __init__(
+        self, fetch: Fetch[K, V], name: str, *, max_keys: int = 1000, in_flight: int = 4
+    ) -> None:
         self._fetch = fetch
+        self._name = name  # of its tasks, for debugging: name-0, name-1, ...
         self._max_keys = max_keys
         self._in_flight = in_flight
         self._queue: asyncio.Queue[_Want[K, V]] = asyncio.Queue()
@@ -39,7 +42,10 @@ class BatchedLookup(Generic[K, V]):
 
     async def start(self) -> None:
         if not self._tasks:
-            self._tasks = [asyncio.create_task(self._run()) for _ in range(self._in_flight)]
+            self._tasks = [
+                asyncio.create_task(self._run(), name=f"{self._name}-{i}")
+                for i in range(self._in_flight)
+            ]
 
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks)

@@ -69,7 +69,7 @@ class Services:
             async with pool.connection() as conn:
                 return await find_api_keys_by_hash(conn, key_hashes)
 
-        keys = BatchedLookup(fetch_keys, in_flight=KEY_LOOKUPS_IN_FLIGHT)
+        keys = BatchedLookup(fetch_keys, "escrowgrid-key-lookup", in_flight=KEY_LOOKUPS_IN_FLIGHT)
         running.follow(auth_failures, refusals, keys)
         return cls(settings, running, auth_failures, refusals, keys)
 

@@ -22,7 +22,7 @@ class StreamLoader:
     ) -> None:
         self._pool = pool
         self._lookup: BatchedLookup[UUID, list[PendingEvent]] = BatchedLookup(
-            self._fetch, max_keys=max_streams, in_flight=in_flight
+            self._fetch, "escrowgrid-loader", max_keys=max_streams, in_flight=in_flight
         )
 
     async def start(self) -> None:

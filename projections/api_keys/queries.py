@@ -24,11 +24,6 @@ async def find_api_keys_by_hash(conn: Conn, key_hashes: Sequence[str]) -> dict[s
     }
 
 
-async def find_api_key_by_hash(conn: Conn, key_hash: str) -> ApiKeyAuth | None:
-    """The key with this SHA-256 hex, or None."""
-    return (await find_api_keys_by_hash(conn, [key_hash])).get(key_hash)
-
-
 _API_KEY = "SELECT id, institution_id, label, role, created_at, revoked_at FROM api_keys"
 
 

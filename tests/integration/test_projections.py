@@ -20,7 +20,7 @@ from escrowgrid.api import answers
 from escrowgrid.application.context import CommandContext
 from escrowgrid.application.institutions import hash_api_key
 from escrowgrid.eventlog.records import AppendRequest, PendingEvent
-from projections.api_keys.queries import find_api_key_by_hash, get_api_key, list_api_keys
+from projections.api_keys.queries import find_api_keys_by_hash, get_api_key, list_api_keys
 from projections.asset_templates.queries import get_asset_template, list_asset_templates
 from projections.assets.queries import get_asset, list_assets
 from projections.audit_events.queries import list_audit_events
@@ -138,9 +138,9 @@ def test_institutions_keys_policies_templates_assets(database_url: str) -> None:
             institution = await get_institution(conn, fx.institution_id)
             keys = await list_api_keys(conn, fx.institution_id)
             gone = await get_api_key(conn, fx.institution_id, issued.value.record.id)
-            auth = await find_api_key_by_hash(conn, hash_api_key(kept.value.token))
-            auth_gone = await find_api_key_by_hash(conn, hash_api_key(issued.value.token))
-            unknown = await find_api_key_by_hash(conn, "0" * 64)
+            kept_hash, gone_hash = hash_api_key(kept.value.token), hash_api_key(issued.value.token)
+            by_hash = await find_api_keys_by_hash(conn, [kept_hash, gone_hash, "0" * 64])
+            auth, auth_gone, unknown = (by_hash.get(h) for h in (kept_hash, gone_hash, "0" * 64))
             policies = await list_policies(conn, fx.institution_id)
             policy = await get_policy(conn, fx.institution_id, "US")
             no_policy = await get_policy(conn, fx.institution_id, "SG")
@@ -275,7 +275,7 @@ class Recorder:
 LIST_QUERIES: list[tuple[str, Callable[[Any, UUID], Awaitable[Any]]]] = [
     ("institutions (all)", lambda c, i: list_institutions(c, None)),
     ("api keys", list_api_keys),
-    ("api key by hash", lambda c, i: find_api_key_by_hash(c, "ab" * 32)),
+    ("api key by hash", lambda c, i: find_api_keys_by_hash(c, ["ab" * 32])),
     ("policies", list_policies),
     ("templates (all)", lambda c, i: list_asset_templates(c)),
     ("templates of", lambda c, i: list_asset_templates(c, institution_id=i)),

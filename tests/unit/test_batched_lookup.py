@@ -33,7 +33,7 @@ def test_lookups_queued_while_the_slots_are_busy_share_one_fetch() -> None:
     async def go() -> None:
         table = Table({"a": 1, "b": 2, "c": 3})
         table.gate = asyncio.Event()
-        lookup = BatchedLookup(table.fetch, in_flight=1)
+        lookup = BatchedLookup(table.fetch, "test", in_flight=1)
         await lookup.start()
         try:
             first = asyncio.create_task(lookup.get(["a"]))
@@ -54,7 +54,7 @@ def test_a_lookup_is_never_answered_by_a_fetch_that_started_before_it() -> None:
     async def go() -> None:
         table = Table({"key": 1})
         table.gate = asyncio.Event()
-        lookup = BatchedLookup(table.fetch, in_flight=1)
+        lookup = BatchedLookup(table.fetch, "test", in_flight=1)
         await lookup.start()
         try:
             before = asyncio.create_task(lookup.get(["key"]))
@@ -83,7 +83,7 @@ def test_a_failed_fetch_fails_its_lookups_and_the_next_ones_go_on() -> None:
                 raise ConnectionError("database down")
             return dict.fromkeys(keys, 7)
 
-        lookup = BatchedLookup(flaky, in_flight=1)
+        lookup = BatchedLookup(flaky, "test", in_flight=1)
         await lookup.start()
         try:
             with pytest.raises(ConnectionError):
@@ -98,7 +98,7 @@ def test_a_failed_fetch_fails_its_lookups_and_the_next_ones_go_on() -> None:
 def test_not_started_each_lookup_fetches_for_itself() -> None:
     async def go() -> None:
         table = Table({"a": 1})
-        lookup = BatchedLookup(table.fetch)
+        lookup = BatchedLookup(table.fetch, "test")
         assert await lookup.get(["a", "a", "b"]) == {"a": 1}
         assert table.fetches == [["a", "b"]]
 
