@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import select
+from time import monotonic
+
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
@@ -14,15 +17,41 @@ async def _configure(conn: AsyncConnection) -> None:
     await conn.execute("SET TIME ZONE 'UTC'")
 
 
+def _closed_by_server(conn: AsyncConnection) -> bool:
+    # An idle pooled connection is sent nothing unasked (none of them LISTENs): input waiting
+    # means the server closed it, or said why it did. poll, not select: a busy process may hold
+    # descriptors past FD_SETSIZE.
+    if conn.closed:
+        return True
+    probe = select.poll()
+    probe.register(conn.fileno(), select.POLLIN)
+    return bool(probe.poll(0))
+
+
+class _CheckedPool(AsyncConnectionPool):
+    """Hands out no connection the server has closed, at the cost of one poll a checkout."""
+
+    async def getconn(self, timeout: float | None = None) -> AsyncConnection:
+        deadline = monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            conn = await super().getconn(max(0.0, deadline - monotonic()))
+            if not _closed_by_server(conn):
+                return conn
+            # Closed, it is dropped on return and a new one connected in the background; the
+            # next idle one is tried at once (the pool's own check would back off a second).
+            await conn.close()
+            await self.putconn(conn)
+
+
 def open_pool(
     conninfo: str, *, min_size: int = 2, max_size: int = 20, name: str = "escrowgrid"
 ) -> AsyncConnectionPool:
-    """A pool whose broken connections are dropped when returned and replaced in the background.
+    """A pool that drops broken connections on checkout and return and replaces them itself.
 
-    No check query on every checkout: it would cost a round trip per query. After a database
-    restart each stale connection fails once (a 503), then the pool has fresh ones.
+    No check query on a checkout (a round trip each): a connection the server closed (a restart,
+    a terminated backend) is seen by a poll of its socket, so it never fails a request.
     """
-    return AsyncConnectionPool(
+    return _CheckedPool(
         conninfo,
         min_size=min_size,
         max_size=max_size,

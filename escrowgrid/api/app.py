@@ -45,11 +45,7 @@ from escrowgrid.api.request_context import ASGIApp, RequestContextMiddleware
 from escrowgrid.api.request_limits import RequestLimitsMiddleware
 from escrowgrid.api.security import SecurityHeadersMiddleware, cors_config
 from escrowgrid.api.services import Services
-from escrowgrid.api.unavailable import (
-    DATABASE_AWAY,
-    DatabaseUnavailableMiddleware,
-    StaleConnections,
-)
+from escrowgrid.api.unavailable import DATABASE_AWAY, DatabaseUnavailableMiddleware
 from escrowgrid.config import Settings, load_settings
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -134,7 +130,7 @@ def create_app(settings: Settings) -> ASGIApp:
 
         app = CORSMiddleware(app=app, config=cors)
     # Outside authentication and rate limiting, whose database lookups may fail first.
-    app = DatabaseUnavailableMiddleware(app, StaleConnections(services.pool))
+    app = DatabaseUnavailableMiddleware(app)
     app = RequestLimitsMiddleware(app)
     app = SecurityHeadersMiddleware(app, settings)
     app = MetricsMiddleware(app)

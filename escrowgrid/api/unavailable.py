@@ -8,12 +8,10 @@ unknown and when to retry (with its Idempotency-Key, a retry takes effect at mos
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import msgspec
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
 from escrowgrid.api.request_context import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,33 +24,12 @@ DATABASE_AWAY: tuple[type[Exception], ...] = (psycopg.OperationalError,)
 _body = msgspec.json.encode({"error": "Service unavailable"})
 
 
-class StaleConnections:
-    """After an outage is met, test every idle pooled connection at once (in the background): the
-    pool does not test on checkout (a round trip each), so after a database restart each stale
-    connection would otherwise fail one more request, long after the database is back."""
-
-    def __init__(self, pool: AsyncConnectionPool) -> None:
-        self._pool = pool
-        self._check: asyncio.Task[None] | None = None
-
-    def suspect(self) -> None:
-        if self._check is None or self._check.done():
-            self._check = asyncio.get_running_loop().create_task(self._pool.check())
-            self._check.add_done_callback(_quiet)
-
-
-def _quiet(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("pool check failed", extra={"error": str(task.exception())})
-
-
 class DatabaseUnavailableMiddleware:
-    """Answers 503 + Retry-After for a database outage raised before the answer started, and has
-    the pool's idle connections tested after any 503."""
+    """Answers 503 + Retry-After for a database outage raised before the answer started (the
+    pool tests its connections itself: `escrowgrid.database.open_pool`)."""
 
-    def __init__(self, app: ASGIApp, stale: StaleConnections) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.stale = stale
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,8 +41,6 @@ class DatabaseUnavailableMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                if message["status"] == 503:
-                    self.stale.suspect()
             await send(message)
 
         try:
@@ -81,7 +56,6 @@ class DatabaseUnavailableMiddleware:
                     "error": str(exc).strip().splitlines()[0] if str(exc).strip() else "",
                 },
             )
-            self.stale.suspect()
             await send_unavailable(send)
 
 
