@@ -13,7 +13,7 @@ from collections.abc import Collection
 from typing import Any
 
 import msgspec
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 
 from projections.framework.payloads import decode
 
@@ -54,6 +54,25 @@ async def read_batch(
     with_hash: bool = False,
 ) -> list[LogEvent]:
     """Up to `limit` events with after < position (<= upto), in log order."""
+    cur = await send_read(
+        conn, after, limit, topics=topics, upto=upto,
+        with_context=with_context, with_meta=with_meta, with_hash=with_hash,
+    )  # fmt: skip
+    return await received(cur)
+
+
+async def send_read(
+    conn: AsyncConnection[Any],
+    after: int,
+    limit: int,
+    *,
+    topics: Collection[str] | None = None,
+    upto: int | None = None,
+    with_context: bool = False,
+    with_meta: bool = False,
+    with_hash: bool = False,
+) -> AsyncCursor[Any]:
+    """`read_batch`'s query, sent; in pipeline mode its rows are not waited for (`received`)."""
     # `topics` (None: all) filters in the database, so a rebuild of one read model reads only
     # its own events; columns no projector needs are not fetched (each costs about 0.3 us).
     wanted = (with_context, with_meta, with_hash)
@@ -65,6 +84,11 @@ async def read_batch(
     params.append(limit)
     cur = conn.cursor(binary=True)
     await cur.execute(_query(wanted, upto is not None, topics is not None), params)
+    return cur
+
+
+async def received(cur: AsyncCursor[Any]) -> list[LogEvent]:
+    """The events of a read sent by `send_read`."""
     return [LogEvent(*row) for row in await cur.fetchall()]
 
 

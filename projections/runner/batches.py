@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 
 from projections.framework.base import Projection, Target
-from projections.framework.feed import LogEvent, read_batch
+from projections.framework.feed import LogEvent, received, send_read
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,31 @@ async def read_for(
     limit: int,
 ) -> Batch:
     """The next batch after `after`, up to `upto` (a head read earlier), for these steps."""
+    events = await received(await send_read(conn, after, limit, upto=upto, **_wanted(steps)))
+    reached = events[-1].position if len(events) >= limit else upto
+    return Batch(events, reached)
+
+
+async def send_read_ahead(
+    conn: AsyncConnection[Any], steps: Sequence[Step], after: int, limit: int
+) -> AsyncCursor[Any]:
+    """The read of the next batch with no head yet: sent behind the lock of the positions it
+    starts from, in one pipeline; `read_ahead` makes it a batch once the lock has answered."""
+    return await send_read(conn, after, limit, **_wanted(steps))
+
+
+async def read_ahead(cur: AsyncCursor[Any], head: int, limit: int) -> Batch:
+    """The batch a `send_read_ahead` read, given the head read under the lock before it."""
+    # The read's snapshot is later than the head's, and the log is gap-safe: it saw every event
+    # up to that head, and in order any it returns above it.
+    events = await received(cur)
+    if len(events) >= limit:
+        return Batch(events, events[-1].position)
+    return Batch(events, max(head, events[-1].position) if events else head)
+
+
+def _wanted(steps: Sequence[Step]) -> dict[str, Any]:
+    """The feed's filters and columns for these steps' projections together."""
     projections = [s.projection for s in steps]
     topics: set[str] | None = set()
     for p in projections:
@@ -60,18 +85,12 @@ async def read_for(
             topics = None
         else:
             topics |= p.topics
-    events = await read_batch(
-        conn,
-        after,
-        limit,
-        topics=topics,
-        upto=upto,
-        with_context=any(p.wants_context for p in projections),
-        with_meta=any(p.wants_meta for p in projections),
-        with_hash=any(p.wants_hash for p in projections),
-    )
-    reached = events[-1].position if len(events) >= limit else upto
-    return Batch(events, reached)
+    return {
+        "topics": topics,
+        "with_context": any(p.wants_context for p in projections),
+        "with_meta": any(p.wants_meta for p in projections),
+        "with_hash": any(p.wants_hash for p in projections),
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,15 @@ from escrowgrid.eventlog.appender import NOTIFY_CHANNEL as EVENTS_CHANNEL
 from projections.framework.base import LIVE, SMALL_BATCH, Projection, pipelined
 from projections.registry import FOLLOWED
 from projections.runner import lag, locks, metrics, tracking
-from projections.runner.batches import Batch, Planned, Step, apply_batch, read_for
+from projections.runner.batches import (
+    Batch,
+    Planned,
+    Step,
+    apply_batch,
+    read_ahead,
+    read_for,
+    send_read_ahead,
+)
 from projections.runner.connect import close_quietly, connect
 from projections.runner.signals import BUS
 
@@ -65,6 +73,9 @@ class ProjectionRunner:
         self._tasks: list[asyncio.Task[None]] = []
         self._work: AsyncConnection[Any] | None = None
         self._following = False  # the last batch was not full: the next one will be small
+        # Tracking positions as this runner last committed or read them under the lock; a
+        # rebuild's swap or a second runner may have moved them since.
+        self._known: dict[str, int] = {}
 
     @property
     def projections(self) -> tuple[Projection, ...]:
@@ -237,25 +248,37 @@ class ProjectionRunner:
         """One transaction; True when the batch was full (more events are waiting)."""
         started = time.perf_counter()
         names = [s.name for s in steps]
-        # Following the head (the last batch was not full), batches are small: BEGIN goes with
-        # the lock, and the writes, the new positions and COMMIT in one round trip, where they
-        # took five; each wait for an answer is also a turn in an event loop the HTTP tasks
-        # share, which is most of the projection lag under load. Catching up, batches are large
-        # and write by COPY, which pipeline mode forbids.
+        # Following the head (the last batch was not full), batches are small and take two round
+        # trips where they took five: BEGIN, the lock and the read in one, the writes, the new
+        # positions and COMMIT in the other. Each wait for an answer is also a turn in an event
+        # loop the HTTP tasks share, which is most of the projection lag under load. The read is
+        # sent before the lock has answered, from the positions this runner committed last; it
+        # is used only if the lock finds the same start (each model then takes the events past
+        # its own position, as from any read). Catching up, batches are large and write by
+        # COPY, which pipeline mode forbids.
         following = self._following
         limit = min(SMALL_BATCH, self.batch_size) if following else self.batch_size
+        after = self._ahead(names) if following else None
         try:
             async with conn.pipeline() if following else contextlib.nullcontext():
                 await conn.execute(b"BEGIN")
-                positions, head = await tracking.lock_positions(conn, names)
+                lock = await tracking.send_lock(conn, names)
+                ahead = None if after is None else await send_read_ahead(conn, steps, after, limit)
+            positions, head = await tracking.locked(lock)
             if len(positions) < len(names):
                 await tracking.ensure_rows(conn, names)
                 positions, head = await tracking.lock_positions(conn, names)
             start = min(positions.values())
-            if start >= head:
+            if ahead is not None and start == after:
+                batch = await read_ahead(ahead, head, limit)
+            elif start >= head:
+                batch = Batch([], start)
+            else:
+                batch = await read_for(conn, steps, start, head, limit)
+            if not batch.events and batch.reached <= start:
                 await conn.execute(b"COMMIT")
+                self._known.update(positions)
                 return False
-            batch = await read_for(conn, steps, start, head, limit)
             # A small batch's writes in pipeline mode (a large one writes by COPY).
             if len(batch.events) <= SMALL_BATCH:
                 async with pipelined(conn, commit=True):
@@ -264,12 +287,19 @@ class ProjectionRunner:
                 applied = await self._apply(conn, steps, positions, batch)
                 await conn.execute(b"COMMIT")
         except BaseException:
+            self._known.clear()  # a batch that failed may or may not have committed
             await _end_failed(conn)
             raise
+        self._known.update(applied.positions)
         self._committed(applied, time.perf_counter() - started)
         full = len(batch.events) >= limit
         self._following = not full
         return full
+
+    def _ahead(self, names: list[str]) -> int | None:
+        """Where the next batch starts if the tracking rows hold what this runner committed."""
+        known = [self._known.get(name) for name in names]
+        return None if None in known else min(p for p in known if p is not None)
 
     @staticmethod
     async def _apply(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 
 from projections.framework.base import LIVE, Target
 
@@ -41,7 +41,18 @@ async def lock_positions(
 ) -> tuple[dict[str, int], int]:
     """Positions of the named projections, row-locked until the transaction ends, and the head
     of the log (every event up to it is visible: the log is gap-safe)."""
-    cur = await conn.execute(target.sql(_LOCK), (list(names),))
+    return await locked(await send_lock(conn, names, target))
+
+
+async def send_lock(
+    conn: AsyncConnection[Any], names: Iterable[str], target: Target = LIVE
+) -> AsyncCursor[Any]:
+    """`lock_positions`'s statement, sent; in pipeline mode its answer is not waited for."""
+    return await conn.execute(target.sql(_LOCK), (list(names),))
+
+
+async def locked(cur: AsyncCursor[Any]) -> tuple[dict[str, int], int]:
+    """The positions and head a `send_lock` statement answered."""
     rows = await cur.fetchall()
     head = int(rows[0][2]) if rows else 0
     return {name: int(position) for name, position, _ in rows}, head

@@ -496,6 +496,49 @@ def test_a_followed_update_that_misses_its_row_is_checked_before_the_batch_commi
     run(database_url, body)
 
 
+def test_a_followed_batch_reads_from_where_the_lock_says_not_where_the_runner_left_off(
+    database_url: str,
+) -> None:
+    """Following, the runner sends its read with the lock, from the positions it committed last.
+    A tracking row moved back meanwhile (as a rebuild's swap may) must make it read again from
+    there: the rows past that position come back, none is missed."""
+
+    async def body(r: Running, waiter: ProjectionWaiter) -> None:
+        fx = await seed(r.ledger)
+        pid = await open_position(r.ledger, fx)
+        out = await r.ledger.move_position(ROOT_CTX, pid, to_state="FUNDED")
+        assert out.position is not None
+        await visible(waiter, out.position)  # small batches from here on: the runner follows
+        async with r.pool.connection() as conn:
+            before = await _audit_rows(conn)
+            back = sorted(before)[-3]  # the last two commands' rows are to be projected again
+            async with conn.transaction():
+                await conn.execute(
+                    "SELECT position FROM projection_tracking WHERE name = 'audit_events'"
+                    " FOR UPDATE"
+                )
+                moved = await r.ledger.move_position(
+                    ROOT_CTX, pid, to_state="PARTIALLY_RELEASED", amount=Decimal("1")
+                )
+                assert moved.position is not None
+                await asyncio.sleep(0.3)  # the runner's batch waits for this row, read sent
+                await conn.execute("DELETE FROM audit_events WHERE first_position > %s", (back,))
+                await conn.execute(
+                    "UPDATE projection_tracking SET position = %s WHERE name = 'audit_events'",
+                    (back,),
+                )
+            assert await waiter.wait_for(moved.position, timeout=10.0, names=["audit_events"])
+            after = await _audit_rows(conn)
+        assert set(before) < set(after) and len(after) == len(before) + 1
+
+    run(database_url, body)
+
+
+async def _audit_rows(conn: psycopg.AsyncConnection[Any]) -> list[int]:
+    cur = await conn.execute("SELECT first_position FROM audit_events ORDER BY first_position")
+    return [int(row[0]) for row in await cur.fetchall()]
+
+
 async def tracking_position(conn: psycopg.AsyncConnection[Any], name: str) -> int:
     cur = await conn.execute("SELECT position FROM projection_tracking WHERE name = %s", (name,))
     row = await cur.fetchone()
