@@ -42,25 +42,6 @@ class LogEvent(msgspec.Struct, gc=False):
         return self._payload
 
 
-async def read_batch(
-    conn: AsyncConnection[Any],
-    after: int,
-    limit: int,
-    *,
-    topics: Collection[str] | None = None,
-    upto: int | None = None,
-    with_context: bool = False,
-    with_meta: bool = False,
-    with_hash: bool = False,
-) -> list[LogEvent]:
-    """Up to `limit` events with after < position (<= upto), in log order."""
-    cur = await send_read(
-        conn, after, limit, topics=topics, upto=upto,
-        with_context=with_context, with_meta=with_meta, with_hash=with_hash,
-    )  # fmt: skip
-    return await received(cur)
-
-
 async def send_read(
     conn: AsyncConnection[Any],
     after: int,
@@ -72,7 +53,8 @@ async def send_read(
     with_meta: bool = False,
     with_hash: bool = False,
 ) -> AsyncCursor[Any]:
-    """`read_batch`'s query, sent; in pipeline mode its rows are not waited for (`received`)."""
+    """Up to `limit` events with after < position (<= upto), in log order, asked for: `received`
+    reads them (in pipeline mode the query goes with the others before any answer)."""
     # `topics` (None: all) filters in the database, so a rebuild of one read model reads only
     # its own events; columns no projector needs are not fetched (each costs about 0.3 us).
     wanted = (with_context, with_meta, with_hash)
