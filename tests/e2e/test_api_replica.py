@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import ROOT_KEY
 from tests.support.api import Api
+from tests.support.forgetful_relay import ForgetfulRelay
 from tests.support.server import ServerProcess
 from tests.support.standby import StreamingPair
 
@@ -288,21 +289,60 @@ def test_a_replica_url_that_names_no_standby_is_never_read(
         proc.stop()
 
 
-def test_a_query_whose_replica_connection_breaks_is_answered_from_the_primary(
+def test_replica_connections_the_standby_closed_are_replaced_before_a_query_meets_them(
     api: Api, server: ServerProcess, pair: StreamingPair
 ) -> None:
+    """Backends ended on the standby close their sockets: the pool sees it on checkout and
+    connects again, so the replica itself answers, with no error and no retry."""
     inst = api.institution("Cut Connections")
     for _ in range(4):  # the replica pool holds open connections
         assert api.ok(api.get(f"/institutions/{inst['id']}"))["name"] == "Cut Connections"
-    retried = _counter(server, "escrowgrid_replica_reads", served_by="primary")
+    retried = _primary_reads(server)
+    before = _replica_reads(server)
     cut = pair.cut_standby_connections("escrowgrid", keep_application="escrowgrid-replica-monitor")
     assert cut >= 2
-    # The monitor's own connection still stands: the replica looks fresh, its pool is broken.
+    time.sleep(0.2)  # the closes reach the service's sockets
     for _ in range(4):
         assert api.ok(api.get(f"/institutions/{inst['id']}"))["name"] == "Cut Connections"
         assert api.ok(api.get("/positions", params={"limit": 1}))["pagination"]["limit"] == 1
-    assert _counter(server, "escrowgrid_replica_reads", served_by="primary") > retried
-    _wait_until(lambda: _replica(server)["servingReads"], "the replica serves queries again")
-    before = _replica_reads(server)
-    assert api.ok(api.get(f"/institutions/{inst['id']}"))["name"] == "Cut Connections"
-    assert _replica_reads(server) > before
+    assert _replica_reads(server) >= before + 8
+    assert _primary_reads(server) == retried
+
+
+def test_a_query_whose_replica_connection_breaks_is_answered_from_the_primary(
+    pair: StreamingPair, tmp_path: Path
+) -> None:
+    """Connections dropped without a word (a firewall forgetting idle ones) fail only when the
+    query is sent: the request is run again on the primary, and the answer is still a 200."""
+    relay = ForgetfulRelay(pair.standby.socket_dir, pair.standby.port, tmp_path / "relay")
+    proc = ServerProcess(
+        {
+            "DATABASE_URL": pair.primary.dsn,
+            "DATABASE_REPLICA_URL": relay.dsn("escrowgrid", "escrowgrid"),
+            "DATABASE_REPLICA_MAX_LAG_MS": str(MAX_LAG_MS),
+            "ROOT_API_KEY": ROOT_KEY,
+            "ESCROWGRID_DATA_DIR": str(tmp_path / "data"),
+            "RATE_LIMIT_ENABLED": "false",
+        },
+        tmp_path / "server.log",
+    ).start()
+    try:
+        api = Api(proc.url, ROOT_KEY)
+        _wait_until(lambda: _replica(proc)["servingReads"], "the replica serves queries")
+        inst = api.institution("Forgotten Connections")
+        for _ in range(4):  # the replica pool holds open connections
+            assert api.ok(api.get(f"/institutions/{inst['id']}"))["name"] == inst["name"]
+        retried = _primary_reads(proc)
+        assert relay.forget(keep_application="escrowgrid-replica-monitor") >= 2
+        # The monitor's own connection still stands: the replica looks fresh, its pool is not.
+        for _ in range(4):
+            assert api.ok(api.get(f"/institutions/{inst['id']}"))["name"] == inst["name"]
+            assert api.ok(api.get("/positions", params={"limit": 1}))["pagination"]["limit"] == 1
+        assert _primary_reads(proc) > retried
+        _wait_until(lambda: _replica(proc)["servingReads"], "the replica serves queries again")
+        before = _replica_reads(proc)
+        assert api.ok(api.get(f"/institutions/{inst['id']}"))["name"] == inst["name"]
+        assert _replica_reads(proc) > before
+    finally:
+        proc.stop()
+        relay.close()
