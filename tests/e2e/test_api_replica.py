@@ -34,11 +34,11 @@ def pair() -> Iterator[StreamingPair]:
     running.stop()
 
 
-def _server(pair: StreamingPair, folder: Path) -> ServerProcess:
+def _server(pair: StreamingPair, folder: Path, replica_url: str | None = None) -> ServerProcess:
     return ServerProcess(
         {
             "DATABASE_URL": pair.primary.dsn,
-            "DATABASE_REPLICA_URL": pair.standby.dsn,
+            "DATABASE_REPLICA_URL": replica_url or pair.standby.dsn,
             "DATABASE_REPLICA_MAX_LAG_MS": str(MAX_LAG_MS),
             "ROOT_API_KEY": ROOT_KEY,
             "ESCROWGRID_DATA_DIR": str(folder / "data"),
@@ -315,17 +315,7 @@ def test_a_query_whose_replica_connection_breaks_is_answered_from_the_primary(
     """Connections dropped without a word (a firewall forgetting idle ones) fail only when the
     query is sent: the request is run again on the primary, and the answer is still a 200."""
     relay = ForgetfulRelay(pair.standby.socket_dir, pair.standby.port, tmp_path / "relay")
-    proc = ServerProcess(
-        {
-            "DATABASE_URL": pair.primary.dsn,
-            "DATABASE_REPLICA_URL": relay.dsn("escrowgrid", "escrowgrid"),
-            "DATABASE_REPLICA_MAX_LAG_MS": str(MAX_LAG_MS),
-            "ROOT_API_KEY": ROOT_KEY,
-            "ESCROWGRID_DATA_DIR": str(tmp_path / "data"),
-            "RATE_LIMIT_ENABLED": "false",
-        },
-        tmp_path / "server.log",
-    ).start()
+    proc = _server(pair, tmp_path, relay.dsn("escrowgrid", "escrowgrid"))
     try:
         api = Api(proc.url, ROOT_KEY)
         _wait_until(lambda: _replica(proc)["servingReads"], "the replica serves queries")
