@@ -8,7 +8,6 @@ route matches (404, 405) and refused keys (401, 403) get an id, a log line and a
 from __future__ import annotations
 
 import gc
-
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
