@@ -53,23 +53,25 @@ async def read_for(
     limit: int,
 ) -> Batch:
     """The next batch after `after`, up to `upto` (a head read earlier), for these steps."""
-    events = await received(await send_read(conn, after, limit, upto=upto, **_wanted(steps)))
-    reached = events[-1].position if len(events) >= limit else upto
-    return Batch(events, reached)
+    return await batch_read(await send_read_for(conn, steps, after, limit, upto), upto, limit)
 
 
-async def send_read_ahead(
-    conn: AsyncConnection[Any], steps: Sequence[Step], after: int, limit: int
+async def send_read_for(
+    conn: AsyncConnection[Any],
+    steps: Sequence[Step],
+    after: int,
+    limit: int,
+    upto: int | None = None,
 ) -> AsyncCursor[Any]:
-    """The read of the next batch with no head yet: sent behind the lock of the positions it
-    starts from, in one pipeline; `read_ahead` makes it a batch once the lock has answered."""
-    return await send_read(conn, after, limit, **_wanted(steps))
+    """`read_for`'s query, sent; without `upto` it can go behind the lock of the positions it
+    starts from, in one pipeline, before the lock has answered with the head."""
+    return await send_read(conn, after, limit, upto=upto, **_wanted(steps))
 
 
-async def read_ahead(cur: AsyncCursor[Any], head: int, limit: int) -> Batch:
-    """The batch a `send_read_ahead` read, given the head read under the lock before it."""
-    # The read's snapshot is later than the head's, and the log is gap-safe: it saw every event
-    # up to that head, and in order any it returns above it.
+async def batch_read(cur: AsyncCursor[Any], head: int, limit: int) -> Batch:
+    """The batch a `send_read_for` read, given the head read under the lock (or its `upto`)."""
+    # A read without `upto` has a snapshot later than the head's, and the log is gap-safe: it
+    # saw every event up to that head, and in order any it returns above it.
     events = await received(cur)
     if len(events) >= limit:
         return Batch(events, events[-1].position)

@@ -32,9 +32,9 @@ from projections.runner.batches import (
     Planned,
     Step,
     apply_batch,
-    read_ahead,
+    batch_read,
     read_for,
-    send_read_ahead,
+    send_read_for,
 )
 from projections.runner.connect import close_quietly, connect
 from projections.runner.signals import BUS
@@ -263,14 +263,14 @@ class ProjectionRunner:
             async with conn.pipeline() if following else contextlib.nullcontext():
                 await conn.execute(b"BEGIN")
                 lock = await tracking.send_lock(conn, names)
-                ahead = None if after is None else await send_read_ahead(conn, steps, after, limit)
+                ahead = None if after is None else await send_read_for(conn, steps, after, limit)
             positions, head = await tracking.locked(lock)
             if len(positions) < len(names):
                 await tracking.ensure_rows(conn, names)
                 positions, head = await tracking.lock_positions(conn, names)
             start = min(positions.values())
             if ahead is not None and start == after:
-                batch = await read_ahead(ahead, head, limit)
+                batch = await batch_read(ahead, head, limit)
             elif start >= head:
                 batch = Batch([], start)
             else:
@@ -298,8 +298,9 @@ class ProjectionRunner:
 
     def _ahead(self, names: list[str]) -> int | None:
         """Where the next batch starts if the tracking rows hold what this runner committed."""
-        known = [self._known.get(name) for name in names]
-        return None if None in known else min(p for p in known if p is not None)
+        if any(name not in self._known for name in names):
+            return None
+        return min(self._known[name] for name in names)
 
     @staticmethod
     async def _apply(
