@@ -67,9 +67,7 @@ class ForgetfulRelay:
         with self._lock:
             links, self._links = self._links, []
         for link in links:
-            for sock in (link.client, link.server):
-                with contextlib.suppress(OSError):
-                    sock.close()
+            _drop(link)
 
     def _accept(self) -> None:
         while True:
@@ -97,10 +95,7 @@ class ForgetfulRelay:
             except OSError:
                 data = b""
             if not data or link.forgotten:
-                # A forgotten connection fails here, on the client's next send.
-                for sock in (link.client, link.server):
-                    with contextlib.suppress(OSError):
-                        sock.close()
+                _drop(link)  # a forgotten connection fails here, on the client's next send
                 return
             if not link.application and len(first) < 8192:
                 first += data
@@ -108,7 +103,8 @@ class ForgetfulRelay:
             try:
                 link.server.sendall(data)
             except OSError:
-                data = b""
+                _drop(link)  # the server went away
+                return
 
     def _downstream(self, link: _Link) -> None:
         while True:
@@ -126,6 +122,12 @@ class ForgetfulRelay:
                 link.client.sendall(data)
             except OSError:
                 return
+
+
+def _drop(link: _Link) -> None:
+    for sock in (link.client, link.server):
+        with contextlib.suppress(OSError):
+            sock.close()
 
 
 def _application_name(startup: bytes) -> str:
