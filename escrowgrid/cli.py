@@ -66,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("BENCH_AGAINST_ROOT_KEY"),
         help="with --against URL: that server's root API key (default: $BENCH_AGAINST_ROOT_KEY)",
     )
+    floor = bench_sub.add_parser(
+        "floor", help="the stack alone (Granian, Litestar, one query): CPU per request"
+    )
+    floor.add_argument("--seconds", type=float, default=8.0, help="duration of each case")
+    floor.add_argument("--concurrency", type=int, default=16, help="connections in flight")
+    floor.add_argument("--workers", type=int, default=2, help="server worker processes")
+    floor.add_argument("--rounds", type=int, default=3, help="passes over the cases")
     chain = bench_sub.add_parser("onchain", help="the on-chain publisher on anvil: throughput, lag")
     chain.add_argument("--events", type=int, default=300, help="events for each batch size")
     chain.add_argument("--batches", default="1,10,50", help="comma list of events per transaction")
@@ -243,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _ab(args, http_config, settings.data_dir / "bench")
             print(run_http_bench(http_config, settings.data_dir / "bench"))
             return 0
+        if args.command == "bench" and args.bench_command == "floor":
+            return _floor(args, settings.data_dir / "bench")
         if args.command == "bench" and args.bench_command == "onchain":
             from escrowgrid.bench.onchain import OnchainBenchConfig
             from escrowgrid.bench.onchain import run as run_onchain_bench
@@ -274,6 +283,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 2
+
+
+def _floor(args: argparse.Namespace, data_root: Path) -> int:
+    """`bench floor`: refuse a count below one before starting anything, then run."""
+    from escrowgrid.bench.floor import run
+    from escrowgrid.bench.http import HttpBenchConfig
+
+    for flag in ("rounds", "concurrency", "workers"):
+        if getattr(args, flag) < 1:
+            print(f"escrowgrid: --{flag} must be at least 1", file=sys.stderr)
+            return 2
+    if not args.seconds > 0:
+        print("escrowgrid: --seconds must be more than 0", file=sys.stderr)
+        return 2
+    config = HttpBenchConfig(args.seconds, args.concurrency, args.workers)
+    print(run(config, data_root, args.rounds))
+    return 0
 
 
 def _ab(args: argparse.Namespace, config: HttpBenchConfig, folder: Path) -> int:
