@@ -10,7 +10,6 @@ each loaded as `escrowgrid bench http` loads it. Prints each round, then medians
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import statistics
 import sys
@@ -25,6 +24,8 @@ from escrowgrid.bench.http import (
     _drive,
     _free_port,
     _Meter,
+    _postmaster,
+    _service_env,
     _spawn_service,
     _stop,
     _wait_healthy,
@@ -77,21 +78,12 @@ def _round(
     with psycopg.connect(pg.admin_dsn(DB_NAME), autocommit=True) as conn:
         conn.execute(f"ALTER FUNCTION {SIGNATURE} {setting}")
     port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": pg.dsn,
-        "ROOT_API_KEY": root,
-        "PORT": str(port),
-        "WEB_CONCURRENCY": str(config.workers),
-        "RATE_LIMIT_ENABLED": "false",
-        "ESCROWGRID_DATA_DIR": str(pg.data_dir / "service"),
-    }
+    env = _service_env(pg.dsn, root, port, config.workers, pg.data_dir / "service")
     processes = _spawn_service(config, env)
     try:
         _wait_healthy(port, 300)
         _wait_caught_up(pg)
-        postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
-        meter = _Meter([p.pid for p in processes], postmaster)
+        meter = _Meter([p.pid for p in processes], _postmaster(pg))
         phases = asyncio.run(_drive(config, port, root, meter))
     finally:
         for process in processes:

@@ -31,6 +31,8 @@ from escrowgrid.bench.http import (
     _drive,
     _free_port,
     _Meter,
+    _postmaster,
+    _service_env,
     _spawn_service,
     _stop,
     _wait_healthy,
@@ -180,22 +182,13 @@ def _served_round(
     dsn = pg.dsn.replace(f"/{DB_NAME}?", f"/{name}?")
     port = _free_port()
     root = secrets.token_urlsafe(24)
-    env = {
-        **os.environ,
-        "DATABASE_URL": dsn,
-        "ROOT_API_KEY": root,
-        "PORT": str(port),
-        "WEB_CONCURRENCY": str(config.workers),
-        "RATE_LIMIT_ENABLED": "false",
-        "ESCROWGRID_DATA_DIR": str(pg.data_dir / f"service-{name}"),
-    }
+    env = _service_env(dsn, root, port, config.workers, pg.data_dir / f"service-{name}")
     if tree is not None:  # the ref's packages before this checkout's editable install
         env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [env.get("PYTHONPATH")])])
     processes = _spawn_service(config, env, cwd=tree)
     try:
         _wait_healthy(port)
-        postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
-        meter = _Meter([p.pid for p in processes], postmaster)
+        meter = _Meter([p.pid for p in processes], _postmaster(pg))
         return asyncio.run(_measured(config, "127.0.0.1", port, root, meter, dsn))
     finally:
         for process in processes:

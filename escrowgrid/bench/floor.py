@@ -25,6 +25,7 @@ from escrowgrid.bench.http import (
     _free_port,
     _Meter,
     _phase,
+    _postmaster,
     _stop,
     _wait_healthy,
 )
@@ -47,7 +48,7 @@ def run(config: HttpBenchConfig, data_root: Path, rounds: int) -> str:
     pg.start()
     results: dict[str, list[Phase]] = {case: [] for case in CASES}
     try:
-        postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
+        postmaster = _postmaster(pg)
         for _ in range(rounds):
             for case in CASES:
                 results[case].append(_measure(case, config, pg.dsn, postmaster))

@@ -54,6 +54,24 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _service_env(dsn: str, root: str, port: int, workers: int, data_dir: Path) -> dict[str, str]:
+    """The environment a benchmarked `escrowgrid serve` runs with: no rate limits."""
+    return {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "ROOT_API_KEY": root,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": str(workers),
+        "RATE_LIMIT_ENABLED": "false",
+        "ESCROWGRID_DATA_DIR": str(data_dir),
+    }
+
+
+def _postmaster(pg: EmbeddedPostgres) -> int:
+    """The pid of the cluster's postmaster, whose process tree the meter counts."""
+    return int((pg.pgdata / "postmaster.pid").read_text().split()[0])
+
+
 def _cpu(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
@@ -210,20 +228,11 @@ def run(config: HttpBenchConfig, data_root: Path) -> str:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     port = _free_port()
     root = secrets.token_urlsafe(24)
-    env = {
-        **os.environ,
-        "DATABASE_URL": pg.dsn,
-        "ROOT_API_KEY": root,
-        "PORT": str(port),
-        "WEB_CONCURRENCY": str(config.workers),
-        "RATE_LIMIT_ENABLED": "false",
-        "ESCROWGRID_DATA_DIR": str(pg.data_dir / "service"),
-    }
+    env = _service_env(pg.dsn, root, port, config.workers, pg.data_dir / "service")
     processes = _spawn_service(config, env)
     try:
         _wait_healthy(port)
-        postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
-        meter = _Meter([p.pid for p in processes], postmaster)
+        meter = _Meter([p.pid for p in processes], _postmaster(pg))
         phases = asyncio.run(_drive(config, port, root, meter))
         if config.pg_stats:
             statements = _top_statements(pg)

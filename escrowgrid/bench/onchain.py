@@ -253,13 +253,7 @@ def _under_load(config: OnchainBenchConfig, folder: Path) -> Load:
         address = ChainClient.connect(anvil.url, ANVIL_KEY).deploy()
         port, root = http._free_port(), secrets.token_urlsafe(24)
         env = {
-            **os.environ,
-            "DATABASE_URL": pg.dsn,
-            "ROOT_API_KEY": root,
-            "PORT": str(port),
-            "WEB_CONCURRENCY": str(config.workers),
-            "RATE_LIMIT_ENABLED": "false",
-            "ESCROWGRID_DATA_DIR": str(folder / "service"),
+            **http._service_env(pg.dsn, root, port, config.workers, folder / "service"),
             "ONCHAIN_RPC_URL": anvil.url,
             "ONCHAIN_PRIVATE_KEY": ANVIL_KEY,
             "ONCHAIN_CONTRACT_ADDRESS": address,
@@ -271,8 +265,7 @@ def _under_load(config: OnchainBenchConfig, folder: Path) -> Load:
         http._wait_healthy(port)
         processes.append(http._spawn(["onchain", "run"], env))
         asyncio.run(_until_sender_ready(pg.dsn))
-        postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
-        meter = http._Meter([p.pid for p in processes], postmaster)
+        meter = http._Meter([p.pid for p in processes], http._postmaster(pg))
         load_config = http.HttpBenchConfig(
             config.load_seconds, config.load_concurrency, config.workers
         )

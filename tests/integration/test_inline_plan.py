@@ -9,9 +9,9 @@ import psycopg
 from tests.support.cluster import PgCluster
 
 SIGNATURE = "project_positions_inline(bigint, bigint, bigint, text, text, integer)"
+RANGE = re.compile(r'Index Cond: \(\("?position"? > [^\n]*')
 # A log the planner has statistics for: a default share of it is far more rows than an append's
 # handful, which is what made plan_cache_mode = auto plan the statement again on every call.
-RANGE = re.compile(r'Index Cond: \(\("?position"? > [^\n]*')
 FILL = """
 INSERT INTO events (stream_id, version, topic, state, tenant_id, meta, prev_hash, hash)
 SELECT gen_random_uuid(), 1, 'filler', '\\x7b7d'::bytea, NULL, '{}'::jsonb, NULL,
